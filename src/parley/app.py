@@ -1,0 +1,82 @@
+"""Application factory: wires settings, database, surfaces and operational endpoints."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from parley.accounts import service as accounts
+from parley.db import migrate
+from parley.db.engine import create_db_engine, create_session_factory, session_scope
+from parley.http.errors import install_error_handlers
+from parley.http.middleware import BodySizeLimitMiddleware, Metrics, RequestContextMiddleware
+from parley.reference_data import ensure_reference_data
+from parley.settings import Settings
+from parley.surfaces.ejento.router import build_router as build_ejento_router
+
+logger = logging.getLogger("parley")
+
+
+def prepare_database(settings: Settings) -> None:
+    """Migrate, insert reference rows and run the first-start bootstrap (idempotent)."""
+    engine = create_db_engine(settings)
+    try:
+        migrate.upgrade(engine)
+        with session_scope(create_session_factory(engine)) as session:
+            ensure_reference_data(session)
+            if accounts.bootstrap(session, settings):
+                logger.info("bootstrap: created the initial organization, admin and API key")
+    finally:
+        engine.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    settings.secret()  # fail fast when no secret is configured
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.run_migrations_on_start:
+            await run_in_threadpool(prepare_database, settings)
+        engine = create_db_engine(settings)
+        app.state.engine = engine
+        app.state.write_sessions = create_session_factory(engine, writes=True)
+        app.state.read_sessions = create_session_factory(engine, writes=False)
+        app.state.ready = await run_in_threadpool(migrate.is_up_to_date, engine)
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="Parley",
+        version="0.1.0",
+        description="Self-hosted retrieval-augmented agents with Ejento, Contextual AI, SuperOffice "
+        "and Kore.ai compatible APIs.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.ready = False
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, limits=settings.limits)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz(request: Request) -> JSONResponse:
+        ready = bool(request.app.state.ready)
+        return JSONResponse({"status": "ok" if ready else "starting", "ready": ready}, status_code=200 if ready else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(build_ejento_router())
+    return app

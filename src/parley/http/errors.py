@@ -1,0 +1,118 @@
+"""Turn errors into each surface's own error format; never leak internals as a 500 body."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from parley.errors import ParleyError, RateLimitedError
+from parley.http.surface import Surface, surface_for_path
+
+logger = logging.getLogger("parley.http")
+
+ErrorBody = Callable[[int, str, object], object]
+
+
+def _ejento(status: int, message: str, detail: object) -> object:
+    return {"success": False, "message": message, "data": detail}
+
+
+def _contextual(status: int, message: str, detail: object) -> object:
+    return {"detail": detail if detail is not None else message}
+
+
+def _superoffice(status: int, message: str, detail: object) -> object:
+    return {"Message": message, "MessageDetail": "" if detail is None else str(detail)}
+
+
+def _kore(status: int, message: str, detail: object) -> object:
+    return {"errors": [{"msg": message, "code": status}]}
+
+
+def _parley(status: int, message: str, detail: object) -> object:
+    return {"error": {"message": message, "detail": detail}}
+
+
+_FORMATTERS: dict[Surface, ErrorBody] = {
+    Surface.EJENTO: _ejento,
+    Surface.CONTEXTUAL: _contextual,
+    Surface.SUPEROFFICE: _superoffice,
+    Surface.KORE: _kore,
+    Surface.PARLEY: _parley,
+}
+
+
+def register_error_format(surface: Surface, formatter: ErrorBody) -> None:
+    _FORMATTERS[surface] = formatter
+
+
+def format_error_body(path: str, status: int, message: str, detail: object = None) -> tuple[object, int]:
+    return _FORMATTERS[surface_for_path(path)](status, message, detail), status
+
+
+def error_response(
+    request: Request, status: int, message: str, detail: object = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body, status = format_error_body(request.url.path, status, message, detail)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[str, list[dict]]:
+    errors = []
+    for err in exc.errors():
+        loc = [str(part) for part in err.get("loc", ()) if part not in ("body",)]
+        if err.get("type") == "json_invalid":
+            loc = []
+        errors.append({"field": ".".join(loc), "message": err.get("msg", "Invalid value.")})
+    if any(e.get("type") == "json_invalid" for e in exc.errors()):
+        return "Malformed JSON body.", errors
+    first = errors[0] if errors else {"field": "", "message": "Invalid request."}
+    where = f"{first['field']}: " if first["field"] else ""
+    return f"Invalid request: {where}{first['message']}", errors
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ParleyError)
+    async def _domain_error(request: Request, exc: ParleyError) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimitedError) else None
+        return error_response(request, exc.status_code, exc.message, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        message, errors = _validation_message(exc)
+        surface = surface_for_path(request.url.path)
+        # Ejento reports validation as 400; FastAPI-style surfaces keep 422 with a list of errors.
+        if surface is Surface.CONTEXTUAL:
+            return JSONResponse({"detail": exc.errors() and _jsonable(exc.errors())}, status_code=422)
+        return error_response(request, 400, message, errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else "Request failed."
+        if exc.status_code == 404 and message == "Not Found":
+            message = "The requested resource was not found."
+        if exc.status_code == 405:
+            message = "Method not allowed."
+        return error_response(request, exc.status_code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+        logger.info("integrity error", extra={"path": request.url.path, "error": str(exc.orig)[:200]})
+        return error_response(request, 409, "The request conflicts with existing data.")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error", extra={"path": request.url.path})
+        return error_response(request, 500, "Internal server error.")
+
+
+def _jsonable(errors: object) -> object:
+    from fastapi.encoders import jsonable_encoder
+
+    return jsonable_encoder(errors)

@@ -1,0 +1,25 @@
+"""Which API surface a request belongs to, decided by its path."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Surface(StrEnum):
+    EJENTO = "ejento"
+    CONTEXTUAL = "contextual"
+    SUPEROFFICE = "superoffice"
+    KORE = "kore"
+    PARLEY = "parley"
+
+
+def surface_for_path(path: str) -> Surface:
+    if path.startswith("/v2/") or path.startswith("/auth-service/"):
+        return Surface.EJENTO
+    if path.startswith("/api/v1/Agents/") or path.startswith("/api/v1/agents/"):
+        return Surface.SUPEROFFICE
+    if "/public/bot/" in path:
+        return Surface.KORE
+    if path.startswith("/v1/"):
+        return Surface.CONTEXTUAL
+    return Surface.PARLEY

@@ -1,0 +1,127 @@
+"""One typed settings object for the whole service, read from ``PARLEY_*`` variables.
+
+Nothing reads the environment at import time: ``Settings()`` is built by the application
+factory or the CLI and passed down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET_KEY = "parley-development-secret-key-do-not-use-in-production"
+
+
+class MissingSecretError(RuntimeError):
+    pass
+
+
+class BootstrapSettings(BaseModel):
+    """First-start bootstrap: a default organisation, an admin and an API key."""
+
+    admin_email: str | None = None
+    admin_password: SecretStr | None = None
+    api_key: SecretStr | None = None
+    api_key_id: str | None = None
+    org_name: str = "Default Organization"
+
+
+class LimitSettings(BaseModel):
+    max_request_bytes: int = 2 * 1024 * 1024
+    max_upload_bytes: int = 50 * 1024 * 1024
+    max_items_per_page: int = 500
+    default_items_per_page: int = 20
+
+
+class AuthSettings(BaseModel):
+    access_token_ttl_seconds: int = 7 * 24 * 3600
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PARLEY_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    environment: Literal["development", "production", "test"] = "production"
+    data_dir: Path = Path("./parley-data")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; SQLite under data_dir when unset."
+    )
+    secret_key: SecretStr | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    run_migrations_on_start: bool = True
+
+    # Flat bootstrap variables, as documented: PARLEY_INIT_ADMIN_EMAIL etc.
+    init_admin_email: str | None = None
+    init_admin_password: SecretStr | None = None
+    init_api_key: SecretStr | None = None
+    init_api_key_id: str | None = None
+    init_org_name: str = "Default Organization"
+
+    limits: LimitSettings = LimitSettings()
+    auth: AuthSettings = AuthSettings()
+
+    @model_validator(mode="after")
+    def _refuse_weak_secrets(self) -> Settings:
+        if self.secret_key is not None and self.environment == "production":
+            value = self.secret_key.get_secret_value()
+            if value == DEV_SECRET_KEY or len(value) < 32:
+                raise ValueError("PARLEY_SECRET_KEY must be at least 32 characters and not the development key.")
+        return self
+
+    @property
+    def secret_key_file(self) -> Path:
+        return self.data_dir / "secret_key"
+
+    def secret(self) -> str:
+        """The server secret: from the environment, else the key file made on first start.
+
+        Only development and test mode fall back to a fixed throwaway key.
+        """
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        if self.secret_key_file.exists():
+            return self.secret_key_file.read_text().strip()
+        if self.environment != "production":
+            return DEV_SECRET_KEY
+        raise MissingSecretError(
+            "No server secret: set PARLEY_SECRET_KEY (32+ characters) or run `parley serve`, "
+            f"which creates {self.secret_key_file} on first start."
+        )
+
+    @property
+    def bootstrap(self) -> BootstrapSettings:
+        return BootstrapSettings(
+            admin_email=self.init_admin_email,
+            admin_password=self.init_admin_password,
+            api_key=self.init_api_key,
+            api_key_id=self.init_api_key_id,
+            org_name=self.init_org_name,
+        )
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return normalise_database_url(self.database_url)
+        return f"sqlite:///{(self.data_dir / 'parley.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept plain ``postgresql://`` URLs and use the psycopg 3 driver for them."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
