@@ -1,13 +1,27 @@
-"""All Ejento V2 routers, mounted under ``/v2/api``."""
+"""All Ejento V2 routers, mounted under ``/v2/api``.
+
+Order matters: a group's static paths (``/agent/recent``) are registered before its
+parameterised ones (``/agent/{agent_id}``) inside each module.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from parley.surfaces.ejento import auth
+from parley.surfaces.ejento import (
+    agent_corpora,
+    agents,
+    auth,
+    chat_threads,
+    corpora,
+    projects,
+    teams,
+    users,
+)
 
 
 def build_router() -> APIRouter:
     router = APIRouter()
-    router.include_router(auth.router)
+    for module in (auth, agents, agent_corpora, chat_threads, projects, teams, users, corpora):
+        router.include_router(module.router)
     return router

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 15:15:14.224974
+Create Date: 2026-11-22 15:25:45.717381
 """
 
 from alembic import op
@@ -10,6 +10,7 @@ import sqlalchemy as sa
 import pgvector.sqlalchemy
 import parley.db.base
 from sqlalchemy import Text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import postgresql
 
 revision = '0001'

@@ -1,0 +1,7 @@
+"""Ejento V2 endpoints: corpora (being written)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
