@@ -104,32 +104,38 @@ class BodySizeLimitMiddleware:
             await _too_large(scope, send, limit)
             return
         received = 0
-        response_started = False
+        too_large = False
+        replaced = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, too_large
+            if too_large:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _BodyTooLarge()
+                    # Tell the app the client went away; whatever it answers is replaced by 413.
+                    too_large = True
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
+        async def guarded_send(message: Message) -> None:
+            nonlocal replaced
+            if too_large:
+                if not replaced:
+                    replaced = True
+                    await _too_large(scope, send, limit)
+                return
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not response_started:
-                await _too_large(scope, send, limit)
-
-
-class _BodyTooLarge(Exception):
-    pass
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not too_large:
+                raise
+        if too_large and not replaced:
+            await _too_large(scope, send, limit)
 
 
 async def _too_large(scope: Scope, send: Send, limit: int) -> None:

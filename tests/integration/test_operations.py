@@ -1,0 +1,80 @@
+"""Health, metrics, request ids, size limits, error formats, and the first-start bootstrap."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlalchemy import func, select
+
+from parley.accounts.models import ApiKey, Organization, User
+from parley.app import create_app, prepare_database
+from parley.settings import LimitSettings
+
+
+def test_healthz_reports_ready_after_migrations(client):
+    r = client.get("/healthz")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok", "ready": True}
+
+
+def test_metrics_count_requests_by_route_template(world, client):
+    org = world.org()
+    alice = world.user(org)
+    alice.get("/v2/api/auth/me")
+    text = client.get("/metrics").text
+    assert 'route="/v2/api/auth/me"' in text
+    assert "parley_http_request_duration_seconds_bucket" in text
+
+
+def test_every_response_carries_a_request_id_and_keeps_a_sane_incoming_one(client):
+    generated = client.get("/healthz").headers["x-request-id"]
+    assert len(generated) == 32
+    kept = client.get("/healthz", headers={"X-Request-ID": "trace-abc-123"}).headers["x-request-id"]
+    assert kept == "trace-abc-123"
+    replaced = client.get("/healthz", headers={"X-Request-ID": "x" * 200}).headers["x-request-id"]
+    assert replaced != "x" * 200
+
+
+def test_oversized_bodies_get_413_in_the_surface_format(settings):
+    settings.limits = LimitSettings(max_request_bytes=1024)
+    with TestClient(create_app(settings)) as small:
+        r = small.post("/v2/api/auth/login", content=b"{" + b" " * 4096 + b"}",
+                       headers={"content-type": "application/json"})
+        assert r.status_code == 413
+        assert r.json()["success"] is False and "exceeds" in r.json()["message"]
+
+        # A chunked body without Content-Length is cut off while streaming.
+        def chunks():
+            for _ in range(8):
+                yield b" " * 512
+
+        r = small.post("/v2/api/auth/login", content=chunks(), headers={"content-type": "application/json"})
+        assert r.status_code == 413
+
+
+def test_unknown_paths_and_methods_answer_in_the_envelope(client):
+    r = client.get("/v2/api/no-such-thing")
+    assert r.status_code == 404 and r.json()["success"] is False
+    r = client.delete("/v2/api/auth/login")
+    assert r.status_code == 405 and r.json()["success"] is False
+
+
+def test_bootstrap_creates_org_admin_and_exact_key_once(settings, db):
+    settings.init_admin_email = "root@example.com"
+    settings.init_admin_password = SecretStr("root-password")
+    settings.init_api_key = SecretStr("exact-bootstrap-key")
+    settings.init_api_key_id = "cs-bootstrap"
+    prepare_database(settings)
+    prepare_database(settings)  # a second start with the same values changes nothing
+
+    assert db.scalar(select(func.count()).select_from(User).where(User.email == "root@example.com")) == 1
+    assert db.scalar(select(func.count()).select_from(Organization)) == 1
+    keys = db.scalars(select(ApiKey)).all()
+    assert len(keys) == 1 and keys[0].client_id == "cs-bootstrap"
+
+    with TestClient(create_app(settings)) as client:
+        me = client.get("/v2/api/auth/me", headers={"Ocp-Apim-Subscription-Key": "exact-bootstrap-key"})
+        assert me.status_code == 200
+        assert me.json()["data"]["is_superuser"] is True
+        login = client.post("/v2/api/auth/login", json={"email": "root@example.com", "password": "root-password"})
+        assert login.status_code == 200
