@@ -1,0 +1,63 @@
+"""The command line and a real ``parley serve`` process over a socket, on both backends."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from tests.support.processes import ServerProcess, parley_env, run_cli
+
+BOOTSTRAP = {
+    "PARLEY_INIT_ADMIN_EMAIL": "owner@example.com",
+    "PARLEY_INIT_ADMIN_PASSWORD": "owner-password-1",
+    "PARLEY_INIT_API_KEY": "bootstrap-secret-key",
+}
+
+
+def test_serve_bootstraps_once_and_answers_over_http(database_url, tmp_path):
+    env = parley_env(database_url, tmp_path, **BOOTSTRAP)
+    started = time.monotonic()
+    with ServerProcess(env) as server:
+        ready_after = time.monotonic() - started
+        headers = {"Ocp-Apim-Subscription-Key": BOOTSTRAP["PARLEY_INIT_API_KEY"]}
+        me = httpx.get(f"{server.base_url}/v2/api/auth/me", headers=headers)
+        assert me.status_code == 200 and me.json()["data"]["email"] == "owner@example.com"
+        keys_before = httpx.get(f"{server.base_url}/v2/api/api-key", headers=headers).json()["data"]
+    assert (tmp_path / "secret_key").exists(), "first start creates the server secret"
+    assert ready_after < 60
+
+    with ServerProcess(env) as server:  # a second start with the same values changes nothing
+        keys_after = httpx.get(f"{server.base_url}/v2/api/api-key", headers=headers).json()["data"]
+        assert [k["id"] for k in keys_after] == [k["id"] for k in keys_before]
+
+
+def test_cli_creates_users_and_keys_that_work(database_url, tmp_path):
+    env = parley_env(database_url, tmp_path)
+    upgraded = run_cli(["db", "upgrade"], env)
+    assert upgraded.returncode == 0, upgraded.stderr
+
+    created = run_cli(
+        ["users", "create", "--email", "ops@example.com", "--admin", "--org", "Ops"],
+        env,
+        input_text="ops-password-1\nops-password-1\n",
+    )
+    assert created.returncode == 0, created.stderr
+    duplicate = run_cli(["users", "create", "--email", "ops@example.com", "--password", "x" * 10], env)
+    assert duplicate.returncode == 1 and "already exists" in duplicate.stderr
+
+    key = run_cli(["keys", "create", "--email", "ops@example.com", "--scope", "read_only"], env)
+    assert key.returncode == 0, key.stderr
+    secret = key.stdout.strip().splitlines()[-1]
+    bad_scope = run_cli(["keys", "create", "--email", "ops@example.com", "--scope", "everything"], env)
+    assert bad_scope.returncode == 1
+
+    with ServerProcess(env) as server:
+        me = httpx.get(f"{server.base_url}/v2/api/auth/me", headers={"Authorization": f"Bearer {secret}"})
+        assert me.status_code == 200 and me.json()["data"]["is_superuser"] is True
+        write = httpx.post(f"{server.base_url}/v2/api/api-key", headers={"Authorization": f"Bearer {secret}"}, json={})
+        assert write.status_code == 403
+        login = httpx.post(
+            f"{server.base_url}/v2/api/auth/login", json={"email": "ops@example.com", "password": "ops-password-1"}
+        )
+        assert login.status_code == 200
