@@ -78,3 +78,26 @@ def test_bootstrap_creates_org_admin_and_exact_key_once(settings, db):
         assert me.json()["data"]["is_superuser"] is True
         login = client.post("/v2/api/auth/login", json={"email": "root@example.com", "password": "root-password"})
         assert login.status_code == 200
+
+
+def test_access_log_lines_are_json_with_the_request_id(client):
+    import io
+    import json
+    import logging
+
+    from parley.http.middleware import JsonLogFormatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonLogFormatter())
+    access = logging.getLogger("parley.access")
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    try:
+        response = client.get("/healthz")
+    finally:
+        access.removeHandler(handler)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    entry = next(line for line in lines if line.get("route") == "/healthz")
+    assert entry["request_id"] == response.headers["x-request-id"]
+    assert entry["status"] == 200 and entry["method"] == "GET" and entry["duration_ms"] >= 0
