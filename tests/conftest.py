@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from parley.app import create_app, prepare_database
-from parley.db.engine import create_db_engine, create_session_factory
+from parley.db.engine import create_db_engine
 from parley.settings import Settings
 from tests.support.databases import PostgresDatabases, embedded_postgres_server, external_postgres_url
 from tests.support.world import World
@@ -103,8 +103,9 @@ def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
 def db(settings: Settings) -> Iterator[Session]:
     """A session on the test database for arranging data and checking what was written."""
     engine = create_db_engine(settings)
-    # Deferred transactions: the test's own reads must not hold SQLite's write lock.
-    session = create_session_factory(engine, writes=False)()
+    # Autocommit: every statement sees the latest committed data and holds no lock, so the
+    # test's own reads never block the app or read a stale snapshot.
+    session = Session(bind=engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
     try:
         yield session
     finally:

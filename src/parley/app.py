@@ -72,7 +72,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/healthz", include_in_schema=False)
     def healthz(request: Request) -> JSONResponse:
         ready = bool(request.app.state.ready)
-        return JSONResponse({"status": "ok" if ready else "starting", "ready": ready}, status_code=200 if ready else 503)
+        return JSONResponse(
+            {"status": "ok" if ready else "starting", "ready": ready}, status_code=200 if ready else 503
+        )
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:

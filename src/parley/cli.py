@@ -99,7 +99,9 @@ def users_create(
     try:
         with scope as session:
             org_name = org or settings.init_org_name
-            organization = session.scalars(select(Organization).where(Organization.org_name == org_name)).first()
+            organization = session.scalars(
+                select(Organization).where(Organization.org_name == org_name)
+            ).first()
             if organization is None:
                 organization = accounts.create_organization(session, org_name)
             user = accounts.create_user(
@@ -112,7 +114,9 @@ def users_create(
                 is_superuser=admin,
                 created_by="cli",
             )
-            console.print(f"[green]Created user {user.email} (id {user.id}) in {organization.org_name}.[/green]")
+            console.print(
+                f"[green]Created user {user.email} (id {user.id}) in {organization.org_name}.[/green]"
+            )
     except ParleyError as exc:
         console.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(1) from exc

@@ -51,5 +51,7 @@ def ensure_reference_data(session: Session) -> None:
     existing_flags = set(session.scalars(select(FeatureFlag.name).where(FeatureFlag.org_id.is_(None))))
     for name, (enabled, description) in FEATURE_FLAGS.items():
         if name not in existing_flags:
-            session.add(FeatureFlag(name=name, is_enabled=enabled, description=description, created_by="System"))
+            session.add(
+                FeatureFlag(name=name, is_enabled=enabled, description=description, created_by="System")
+            )
     session.flush()

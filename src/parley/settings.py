@@ -74,7 +74,9 @@ class Settings(BaseSettings):
         if self.secret_key is not None and self.environment == "production":
             value = self.secret_key.get_secret_value()
             if value == DEV_SECRET_KEY or len(value) < 32:
-                raise ValueError("PARLEY_SECRET_KEY must be at least 32 characters and not the development key.")
+                raise ValueError(
+                    "PARLEY_SECRET_KEY must be at least 32 characters and not the development key."
+                )
         return self
 
     @property
@@ -116,7 +118,6 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
-
 
 
 def normalise_database_url(url: str) -> str:

@@ -33,13 +33,19 @@ def test_wrong_password_and_unknown_user_get_the_same_401(world, client):
     wrong = client.post("/v2/api/auth/login", json={"email": "bob@example.com", "password": "nope"})
     unknown = client.post("/v2/api/auth/login", json={"email": "nobody@example.com", "password": "nope"})
     assert wrong.status_code == unknown.status_code == 401
-    assert wrong.json() == unknown.json() == {"success": False, "message": "Invalid email or password.", "data": None}
+    assert (
+        wrong.json()
+        == unknown.json()
+        == {"success": False, "message": "Invalid email or password.", "data": None}
+    )
 
 
 def test_refresh_rotates_tokens_and_revokes_the_old_family(world, client):
     org = world.org()
     world.user(org, email="carol@example.com", password="pw-carol-1")
-    first = client.post("/v2/api/auth/login", json={"email": "carol@example.com", "password": "pw-carol-1"}).json()
+    first = client.post(
+        "/v2/api/auth/login", json={"email": "carol@example.com", "password": "pw-carol-1"}
+    ).json()
     refreshed = client.post("/v2/api/auth/refresh", json={"refreshToken": first["data"]["refresh_token"]})
     assert refreshed.status_code == 200
     new_access = refreshed.json()["data"]["access_token"]

@@ -55,9 +55,12 @@ def test_cli_creates_users_and_keys_that_work(database_url, tmp_path):
     with ServerProcess(env) as server:
         me = httpx.get(f"{server.base_url}/v2/api/auth/me", headers={"Authorization": f"Bearer {secret}"})
         assert me.status_code == 200 and me.json()["data"]["is_superuser"] is True
-        write = httpx.post(f"{server.base_url}/v2/api/api-key", headers={"Authorization": f"Bearer {secret}"}, json={})
+        write = httpx.post(
+            f"{server.base_url}/v2/api/api-key", headers={"Authorization": f"Bearer {secret}"}, json={}
+        )
         assert write.status_code == 403
         login = httpx.post(
-            f"{server.base_url}/v2/api/auth/login", json={"email": "ops@example.com", "password": "ops-password-1"}
+            f"{server.base_url}/v2/api/auth/login",
+            json={"email": "ops@example.com", "password": "ops-password-1"},
         )
         assert login.status_code == 200

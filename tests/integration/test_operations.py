@@ -38,8 +38,11 @@ def test_every_response_carries_a_request_id_and_keeps_a_sane_incoming_one(clien
 def test_oversized_bodies_get_413_in_the_surface_format(settings):
     settings.limits = LimitSettings(max_request_bytes=1024)
     with TestClient(create_app(settings)) as small:
-        r = small.post("/v2/api/auth/login", content=b"{" + b" " * 4096 + b"}",
-                       headers={"content-type": "application/json"})
+        r = small.post(
+            "/v2/api/auth/login",
+            content=b"{" + b" " * 4096 + b"}",
+            headers={"content-type": "application/json"},
+        )
         assert r.status_code == 413
         assert r.json()["success"] is False and "exceeds" in r.json()["message"]
 
@@ -76,7 +79,9 @@ def test_bootstrap_creates_org_admin_and_exact_key_once(settings, db):
         me = client.get("/v2/api/auth/me", headers={"Ocp-Apim-Subscription-Key": "exact-bootstrap-key"})
         assert me.status_code == 200
         assert me.json()["data"]["is_superuser"] is True
-        login = client.post("/v2/api/auth/login", json={"email": "root@example.com", "password": "root-password"})
+        login = client.post(
+            "/v2/api/auth/login", json={"email": "root@example.com", "password": "root-password"}
+        )
         assert login.status_code == 200
 
 

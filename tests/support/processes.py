@@ -20,12 +20,16 @@ def free_port() -> int:
 
 def parley_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
-    env.update({"PARLEY_DATABASE_URL": database_url, "PARLEY_DATA_DIR": str(data_dir), "PARLEY_LOG_LEVEL": "WARNING"})
+    env.update(
+        {"PARLEY_DATABASE_URL": database_url, "PARLEY_DATA_DIR": str(data_dir), "PARLEY_LOG_LEVEL": "WARNING"}
+    )
     env.update(extra)
     return env
 
 
-def run_cli(args: list[str], env: dict[str, str], input_text: str | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    args: list[str], env: dict[str, str], input_text: str | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "parley.cli", *args],
         env=env,
@@ -58,7 +62,9 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"parley serve exited early: {self.process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+                raise RuntimeError(
+                    f"parley serve exited early: {self.process.stderr.read().decode()[-2000:]}"
+                )  # type: ignore[union-attr]
             try:
                 if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
                     return self

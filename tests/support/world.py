@@ -18,7 +18,7 @@ from parley.settings import Settings
 _counter = itertools.count(1)
 
 
-@dataclass
+@dataclass(eq=False)
 class Actor:
     """A user with an API key, calling the API through the test client."""
 
@@ -109,7 +109,9 @@ class World:
         self.db.commit()
         return Actor(self.client, actor.user, secret)
 
-    def team(self, org: Organization, members: dict[Actor, str] | None = None, name: str | None = None) -> Team:
+    def team(
+        self, org: Organization, members: dict[Actor, str] | None = None, name: str | None = None
+    ) -> Team:
         team = Team(org_id=org.id, team_name=name or f"Team {next(_counter)}", created_by="tests")
         self.db.add(team)
         self.db.flush()
@@ -120,7 +122,10 @@ class World:
 
     def project(self, team: Team, name: str | None = None) -> Project:
         project = Project(
-            org_id=team.org_id, team_id=team.id, project_name=name or f"Project {next(_counter)}", created_by="tests"
+            org_id=team.org_id,
+            team_id=team.id,
+            project_name=name or f"Project {next(_counter)}",
+            created_by="tests",
         )
         self.db.add(project)
         self.db.commit()
@@ -129,5 +134,3 @@ class World:
     def reload(self, model: type, entity_id: int) -> Any:
         self.db.expire_all()
         return self.db.get(model, entity_id)
-
-

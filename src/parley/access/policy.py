@@ -24,7 +24,7 @@ from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from parley.access.principal import Principal
-from parley.accounts.models import Team, TeamMember, User
+from parley.accounts.models import Team, User
 from parley.agents.models import Agent, AgentUser
 from parley.corpora.models import Corpus, CorpusPermission
 from parley.db.base import Base
@@ -106,7 +106,9 @@ def agent_editable(principal: Principal) -> ColumnElement[bool]:
     )
     return and_(
         scope,
-        or_(Agent.user_id == principal.user_id, Agent.id.in_(editors), Agent.project_id.in_(managed_projects)),
+        or_(
+            Agent.user_id == principal.user_id, Agent.id.in_(editors), Agent.project_id.in_(managed_projects)
+        ),
     )
 
 
@@ -117,7 +119,9 @@ def corpus_visible(principal: Principal) -> ColumnElement[bool]:
     granted = select(CorpusPermission.corpus_id).where(
         or_(CorpusPermission.user_id == principal.user_id, _in_teams(CorpusPermission.team_id, principal))
     )
-    return and_(scope, or_(Corpus.owner_id == principal.user_id, Corpus.is_public.is_(True), Corpus.id.in_(granted)))
+    return and_(
+        scope, or_(Corpus.owner_id == principal.user_id, Corpus.is_public.is_(True), Corpus.id.in_(granted))
+    )
 
 
 def corpus_editable(principal: Principal) -> ColumnElement[bool]:
@@ -160,7 +164,9 @@ def load_visible(
     return row
 
 
-def require(session: Session, model: type[ModelT], row: ModelT, allowed: ColumnElement[bool], action: str) -> None:
+def require(
+    session: Session, model: type[ModelT], row: ModelT, allowed: ColumnElement[bool], action: str
+) -> None:
     """Raise PermissionDeniedError unless ``row`` satisfies ``allowed`` (a row already known visible)."""
     ok = session.scalar(select(model.id).where(model.id == row.id, allowed))  # type: ignore[attr-defined]
     if ok is None:

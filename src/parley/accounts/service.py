@@ -143,7 +143,9 @@ def refresh_tokens(session: Session, refresh_token: str, settings: Settings) -> 
 
 def revoke_family(session: Session, family: str) -> None:
     session.execute(
-        update(AuthToken).where(AuthToken.family == family, AuthToken.revoked_on.is_(None)).values(revoked_on=utcnow())
+        update(AuthToken)
+        .where(AuthToken.family == family, AuthToken.revoked_on.is_(None))
+        .values(revoked_on=utcnow())
     )
 
 
@@ -168,7 +170,9 @@ def validate_key_scope(scope: str, permissions: dict[str, str] | None) -> dict[s
         if category not in API_KEY_CATEGORIES:
             raise InvalidInputError(f"Unknown API key category '{category}'.")
         if level not in CATEGORY_LEVELS:
-            raise InvalidInputError(f"Permission for '{category}' must be one of: {', '.join(CATEGORY_LEVELS)}.")
+            raise InvalidInputError(
+                f"Permission for '{category}' must be one of: {', '.join(CATEGORY_LEVELS)}."
+            )
     return permissions if scope == "restricted" else {}
 
 
@@ -274,5 +278,3 @@ def bootstrap(session: Session, settings: Settings) -> bool:
         )
         created = True
     return created
-
-

@@ -44,7 +44,10 @@ def _configure_sqlite_connection(dbapi_connection, _record) -> None:  # type: ig
 
 
 def _begin_sqlite_transaction(conn) -> None:  # type: ignore[no-untyped-def]
-    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+    options = conn.get_execution_options()
+    if options.get("isolation_level") == "AUTOCOMMIT":
+        return
+    mode = options.get("sqlite_begin", "DEFERRED")
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 

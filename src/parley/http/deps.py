@@ -136,7 +136,9 @@ def api_category(category: str):  # type: ignore[no-untyped-def]
         write = request.method not in READ_METHODS
         if not principal.key_scope.allows(category, write):
             kind = "write to" if write else "read"
-            raise PermissionDeniedError(f"This API key is not allowed to {kind} {category.replace('_', ' ')}.")
+            raise PermissionDeniedError(
+                f"This API key is not allowed to {kind} {category.replace('_', ' ')}."
+            )
 
     return Depends(check)
 

@@ -49,7 +49,9 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if incoming and len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+        request_id = (
+            incoming if incoming and len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+        )
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
@@ -98,7 +100,11 @@ class BodySizeLimitMiddleware:
             return
         headers = dict(scope["headers"])
         content_type = headers.get(b"content-type", b"").decode("latin-1").lower()
-        limit = self.limits.max_upload_bytes if content_type.startswith("multipart/") else self.limits.max_request_bytes
+        limit = (
+            self.limits.max_upload_bytes
+            if content_type.startswith("multipart/")
+            else self.limits.max_request_bytes
+        )
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _too_large(scope, send, limit)
@@ -147,7 +153,10 @@ async def _too_large(scope: Scope, send: Send, limit: int) -> None:
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": payload})

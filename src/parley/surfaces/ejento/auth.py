@@ -125,5 +125,3 @@ def revoke_api_key(key_id: int, principal: CurrentPrincipal, session: SessionDep
     key.is_active = False
     key.revoked_on = utcnow()
     return ok(api_key_view(key), "API key revoked successfully.")
-
-

@@ -61,7 +61,9 @@ def paginate(
 ) -> dict:
     """Legacy pagination: ``{count, num_pages, current_page, <key>: [...]}``."""
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    rows = session.scalars(stmt.limit(params.items_per_page).offset((params.page - 1) * params.items_per_page)).all()
+    rows = session.scalars(
+        stmt.limit(params.items_per_page).offset((params.page - 1) * params.items_per_page)
+    ).all()
     return {
         "count": total,
         "num_pages": math.ceil(total / params.items_per_page) if total else 0,

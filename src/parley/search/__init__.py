@@ -1,0 +1,1 @@
+"""Hybrid retrieval: lexical and vector search per backend, fusion, and metadata filters."""

@@ -1,0 +1,302 @@
+"""Metadata filters in the Contextual AI grammar, compiled into SQL for SQLite and PostgreSQL.
+
+    Filter     := BaseFilter | Composite
+    BaseFilter := {"field": str, "operator": Op, "value"?: scalar | [scalar] | null}
+    Composite  := {"filters": [Filter, ...], "operator"?: "AND" | "OR" | "AND_NOT"}
+
+Filters always become part of the search query itself (never a Python pass over a truncated
+result list). Semantics follow the Elasticsearch-like behaviour the grammar comes from: a field
+holding a list matches when any element matches; ``notequals`` and ``AND_NOT`` also match rows
+without the field; ``wildcard`` is case-insensitive; ranges compare numbers numerically and
+strings (ISO dates) lexicographically.
+
+``document_id`` and ``date_created`` are document columns; every other field is a key of the
+chunk's metadata (the document's metadata plus its ``tags``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy import TextClause, text
+
+from parley.errors import InvalidInputError
+
+Scalar = str | int | float | bool
+Operator = Literal[
+    "equals",
+    "notequals",
+    "containsany",
+    "exists",
+    "startswith",
+    "wildcard",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "between",
+]
+MAX_DEPTH = 8
+MAX_CONDITIONS = 100
+_FIELD_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-. ]{0,99}$")
+DIRECT_FIELDS = {"document_id", "date_created"}
+
+
+class BaseFilter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    field: str
+    operator: Operator
+    value: Scalar | list[Scalar] | None = None
+
+    @field_validator("field")
+    @classmethod
+    def _field_name(cls, value: str) -> str:
+        if value.endswith(".keyword"):
+            value = value[: -len(".keyword")]
+        if not _FIELD_PATTERN.match(value):
+            raise ValueError("field must be 1-100 letters, digits, '_', '-', '.' or spaces")
+        return value
+
+    @model_validator(mode="after")
+    def _value_fits_operator(self) -> BaseFilter:
+        op, value = self.operator, self.value
+        if op == "exists":
+            return self
+        if op == "containsany":
+            if not isinstance(value, list) or not value:
+                raise ValueError("containsany needs a non-empty list value")
+        elif op == "between":
+            if not isinstance(value, list) or len(value) != 2:
+                raise ValueError("between needs a [low, high] list value")
+        elif isinstance(value, list) or value is None:
+            raise ValueError(f"{op} needs a single value")
+        if op in ("startswith", "wildcard") and not isinstance(value, str):
+            raise ValueError(f"{op} needs a string value")
+        return self
+
+
+class CompositeFilter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    filters: list[Annotated[Union[BaseFilter, CompositeFilter], Field(union_mode="left_to_right")]]  # noqa: UP007
+    operator: Literal["AND", "OR", "AND_NOT"] = "AND"
+
+
+Filter = Annotated[Union[BaseFilter, CompositeFilter], Field(union_mode="left_to_right")]  # noqa: UP007
+
+
+def parse_filter(raw: Any) -> BaseFilter | CompositeFilter:
+    """Validate a filter from a request body, with limits on depth and size."""
+    from pydantic import TypeAdapter, ValidationError
+
+    _check_shape(raw, depth=1, counter=itertools.count(1))
+    try:
+        return TypeAdapter(Filter).validate_python(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise InvalidInputError(f"Invalid filter at {where or 'top level'}: {first.get('msg')}") from exc
+
+
+def _check_shape(raw: Any, depth: int, counter: itertools.count) -> None:
+    if depth > MAX_DEPTH:
+        raise InvalidInputError(f"Filters may be nested at most {MAX_DEPTH} levels deep.")
+    if next(counter) > MAX_CONDITIONS:
+        raise InvalidInputError(f"A filter may hold at most {MAX_CONDITIONS} conditions.")
+    if isinstance(raw, dict) and isinstance(raw.get("filters"), list):
+        for sub in raw["filters"]:
+            _check_shape(sub, depth + 1, counter)
+
+
+class FilterCompiler:
+    """Compiles a filter into one SQL condition with uniquely named bound parameters.
+
+    The SQL refers to the chunk metadata column and the document columns by name, so the
+    search query must select from ``chunks`` joined to ``documents``.
+    """
+
+    def __init__(
+        self,
+        dialect: str,
+        metadata_column: str = "chunks.metadata",
+        document_id_column: str = "chunks.document_id",
+        date_column: str = "documents.created_on",
+    ) -> None:
+        if dialect not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported dialect {dialect}")
+        self.dialect = dialect
+        self.metadata = metadata_column
+        self.document_id = document_id_column
+        self.date_created = date_column
+        self.params: dict[str, Any] = {}
+        self._names = itertools.count()
+
+    def clause(self, node: BaseFilter | CompositeFilter | None) -> TextClause:
+        """The filter as a SQLAlchemy text clause (``TRUE`` for no filter)."""
+        sql = self.sql(node) if node is not None else "1=1"
+        return text(sql).bindparams(**self.params)
+
+    def sql(self, node: BaseFilter | CompositeFilter) -> str:
+        if isinstance(node, CompositeFilter):
+            parts = [self.sql(sub) for sub in node.filters]
+            if not parts:
+                return "1=1"
+            if node.operator == "AND":
+                return "(" + " AND ".join(parts) + ")"
+            if node.operator == "OR":
+                return "(" + " OR ".join(parts) + ")"
+            return "(NOT (" + " OR ".join(parts) + "))"
+        if node.field in DIRECT_FIELDS:
+            return self._direct(node)
+        return self._metadata(node)
+
+    def _bind(self, value: Any) -> str:
+        name = f"flt_{next(self._names)}"
+        self.params[name] = value
+        return f":{name}"
+
+    # -- document columns -------------------------------------------------------------------
+
+    def _direct(self, node: BaseFilter) -> str:
+        column = self.document_id if node.field == "document_id" else self.date_created
+        convert = _as_int if node.field == "document_id" else _as_date_text
+        if node.field == "date_created":
+            # Compare as ISO-8601 text, so "2024-01-01" and full timestamps both work.
+            if self.dialect == "postgresql":
+                column = f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+            else:
+                column = f"replace({column}, ' ', 'T')"
+        op, value = node.operator, node.value
+        if op == "exists":
+            return "1=1"
+        if op == "equals":
+            return f"{column} = {self._bind(convert(value))}"
+        if op == "notequals":
+            return f"{column} != {self._bind(convert(value))}"
+        if op == "containsany":
+            return f"{column} IN (" + ", ".join(self._bind(convert(v)) for v in value) + ")"  # type: ignore[union-attr]
+        if op in _SIGNS:
+            return f"{column} {_SIGNS[op]} {self._bind(convert(value))}"
+        if op == "between":
+            low, high = value  # type: ignore[misc]
+            return f"{column} BETWEEN {self._bind(convert(low))} AND {self._bind(convert(high))}"
+        raise InvalidInputError(f"Operator {op} is not supported on {node.field}.")
+
+    # -- metadata keys ------------------------------------------------------------------------
+
+    def _metadata(self, node: BaseFilter) -> str:
+        op, value, field = node.operator, node.value, node.field
+        if op == "exists":
+            return self._exists(field)
+        if op == "equals":
+            return self._equals_any(field, [value])  # type: ignore[list-item]
+        if op == "notequals":
+            return f"(NOT {self._equals_any(field, [value])})"  # type: ignore[list-item]
+        if op == "containsany":
+            return self._equals_any(field, value)  # type: ignore[arg-type]
+        if op in ("startswith", "wildcard"):
+            return self._text_match(field, op, value)  # type: ignore[arg-type]
+        if op in _SIGNS:
+            return self._range(field, [(_SIGNS[op], value)])
+        low, high = value  # type: ignore[misc]
+        return self._range(field, [(">=", low), ("<=", high)])
+
+    def _elements(self, field: str) -> str:
+        """A row source over the field's value, or over each element when it is a list."""
+        if self.dialect == "sqlite":
+            return f"json_each({self.metadata}, {self._bind(_sqlite_path(field))}) AS je"
+        key = self._bind(field)
+        return (
+            f"jsonb_array_elements(CASE jsonb_typeof({self.metadata} -> {key}) WHEN 'array' "
+            f"THEN {self.metadata} -> {key} ELSE jsonb_build_array({self.metadata} -> {key}) END) AS je(v)"
+        )
+
+    def _exists(self, field: str) -> str:
+        """Present and not null; an empty list counts as absent (as in Elasticsearch)."""
+        if self.dialect == "sqlite":
+            return f"EXISTS (SELECT 1 FROM {self._elements(field)} WHERE je.type != 'null')"
+        return f"EXISTS (SELECT 1 FROM {self._elements(field)} WHERE jsonb_typeof(je.v) != 'null')"
+
+    def _equals_any(self, field: str, values: list[Scalar]) -> str:
+        if self.dialect == "postgresql":
+            # Containment can use a GIN index; try both the scalar and the list form.
+            parts = []
+            for v in values:
+                parts.append(f"{self.metadata} @> CAST({self._bind(json.dumps({field: v}))} AS jsonb)")
+                parts.append(f"{self.metadata} @> CAST({self._bind(json.dumps({field: [v]}))} AS jsonb)")
+            return "(" + " OR ".join(parts) + ")"
+        checks = []
+        for v in values:
+            if isinstance(v, bool):
+                checks.append(f"(je.type = {self._bind('true' if v else 'false')})")
+            elif isinstance(v, int | float):
+                checks.append(f"(je.type IN ('integer', 'real') AND je.value = {self._bind(v)})")
+            else:
+                checks.append(f"(je.type = 'text' AND je.value = {self._bind(v)})")
+        return f"EXISTS (SELECT 1 FROM {self._elements(field)} WHERE {' OR '.join(checks)})"
+
+    def _text_match(self, field: str, op: str, value: str) -> str:
+        if self.dialect == "sqlite":
+            if op == "startswith":
+                check = f"substr(je.value, 1, {self._bind(len(value))}) = {self._bind(value)}"
+            else:
+                check = f"lower(je.value) GLOB {self._bind(_glob_pattern(value.lower()))}"
+            return f"EXISTS (SELECT 1 FROM {self._elements(field)} WHERE je.type = 'text' AND {check})"
+        text_value = "(je.v #>> '{}')"
+        if op == "startswith":
+            check = f"starts_with({text_value}, {self._bind(value)})"
+        else:
+            check = f"lower({text_value}) LIKE {self._bind(_like_pattern(value.lower()))} ESCAPE '\\'"
+        return (
+            f"EXISTS (SELECT 1 FROM {self._elements(field)} WHERE jsonb_typeof(je.v) = 'string' AND {check})"
+        )
+
+    def _range(self, field: str, bounds: list[tuple[str, Any]]) -> str:
+        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for _, v in bounds)
+        if not numeric and not all(isinstance(v, str) for _, v in bounds):
+            raise InvalidInputError("Range filters need numbers or date strings.")
+        if self.dialect == "sqlite":
+            guard = "je.type IN ('integer', 'real')" if numeric else "je.type = 'text'"
+            checks = " AND ".join(f"je.value {sign} {self._bind(v)}" for sign, v in bounds)
+            return f"EXISTS (SELECT 1 FROM {self._elements(field)} WHERE {guard} AND {checks})"
+        if numeric:
+            value_sql = "(CASE WHEN jsonb_typeof(je.v) = 'number' THEN (je.v #>> '{}')::numeric END)"
+        else:
+            value_sql = "(CASE WHEN jsonb_typeof(je.v) = 'string' THEN (je.v #>> '{}') END)"
+        checks = " AND ".join(f"{value_sql} {sign} {self._bind(v)}" for sign, v in bounds)
+        return f"EXISTS (SELECT 1 FROM {self._elements(field)} WHERE {checks})"
+
+
+_SIGNS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+def _sqlite_path(field: str) -> str:
+    return '$."' + field.replace('"', "") + '"'
+
+
+def _glob_pattern(pattern: str) -> str:
+    """``*`` and ``?`` keep their meaning; GLOB's own ``[`` classes are escaped."""
+    return re.sub(r"([\[\]])", r"[\1]", pattern)
+
+
+def _like_pattern(pattern: str) -> str:
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%").replace("?", "_")
+
+
+def _as_int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError("document_id filters need integer ids.") from exc
+
+
+def _as_date_text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise InvalidInputError("date_created filters need ISO date strings.")
+    return value
