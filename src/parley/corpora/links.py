@@ -1,0 +1,124 @@
+"""Agent–corpus connections: which corpora an agent answers from, and whether each is enabled.
+
+Changing an agent's connections needs edit rights on the agent and sight of the corpus;
+reading them needs only sight of the agent. Removing a connection is a soft delete, and an
+agent's default corpus link (``is_default``) is never removed: it can only be disabled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from parley.access.policy import agent_editable, agent_visible, corpus_visible, load_visible, require
+from parley.access.principal import Principal
+from parley.agents.models import Agent
+from parley.corpora.models import AgentCorpus, Corpus
+from parley.errors import ConflictError, InvalidInputError, NotFoundError
+
+ENTITY = "Agent corpus connection"
+
+
+def _editable_agent(session: Session, principal: Principal, agent_id: int) -> Agent:
+    agent = load_visible(session, Agent, agent_id, agent_visible(principal), "Agent")
+    require(session, Agent, agent, agent_editable(principal), "change this agent's corpora")
+    return agent
+
+
+def _live_links(agent_id: int) -> Select[tuple[AgentCorpus]]:
+    """An agent's connections that are not deleted and whose corpus is not deleted either."""
+    live_corpora = select(Corpus.id).where(Corpus.is_deleted.is_(False))
+    return (
+        select(AgentCorpus)
+        .where(
+            AgentCorpus.agent_id == agent_id,
+            AgentCorpus.is_deleted.is_(False),
+            AgentCorpus.corpus_id.in_(live_corpora),
+        )
+        .order_by(AgentCorpus.id)
+    )
+
+
+def _find(session: Session, agent_id: int, corpus_id: int) -> AgentCorpus | None:
+    return session.scalars(_live_links(agent_id).where(AgentCorpus.corpus_id == corpus_id)).first()
+
+
+def _link_for_change(session: Session, principal: Principal, agent_id: int, corpus_id: int) -> AgentCorpus:
+    agent = _editable_agent(session, principal, agent_id)
+    corpus = load_visible(session, Corpus, corpus_id, corpus_visible(principal), "Corpus")
+    link = _find(session, agent.id, corpus.id)
+    if link is None:
+        raise NotFoundError(ENTITY)
+    return link
+
+
+def add_link(
+    session: Session, principal: Principal, agent: Agent, corpus: Corpus, *, is_default: bool = False
+) -> AgentCorpus:
+    """Store a connection already checked by the caller (also used for an agent's default corpus)."""
+    link = AgentCorpus(
+        org_id=agent.org_id,
+        agent_id=agent.id,
+        corpus_id=corpus.id,
+        is_enabled=True,
+        is_default=is_default,
+        connected_by=principal.user_id,
+        created_by=principal.email,
+    )
+    session.add(link)
+    session.flush()
+    return link
+
+
+def connect(session: Session, principal: Principal, agent_id: int, corpus_id: int) -> AgentCorpus:
+    agent = _editable_agent(session, principal, agent_id)
+    corpus = load_visible(session, Corpus, corpus_id, corpus_visible(principal), "Corpus")
+    if _find(session, agent.id, corpus.id) is not None:
+        raise ConflictError("Agent corpus connection already exists.")
+    return add_link(session, principal, agent, corpus)
+
+
+def get_link(session: Session, principal: Principal, agent_id: int, corpus_id: int) -> AgentCorpus:
+    agent = load_visible(session, Agent, agent_id, agent_visible(principal), "Agent")
+    link = _find(session, agent.id, corpus_id)
+    if link is None:
+        raise NotFoundError(ENTITY)
+    return link
+
+
+def list_links(session: Session, principal: Principal, agent_id: int) -> Sequence[AgentCorpus]:
+    agent = load_visible(session, Agent, agent_id, agent_visible(principal), "Agent")
+    return session.scalars(_live_links(agent.id)).all()
+
+
+def set_enabled(
+    session: Session, principal: Principal, agent_id: int, corpus_id: int, is_enabled: bool
+) -> AgentCorpus:
+    link = _link_for_change(session, principal, agent_id, corpus_id)
+    link.is_enabled = is_enabled
+    link.modified_by = principal.email
+    session.flush()
+    return link
+
+
+def disconnect(session: Session, principal: Principal, agent_id: int, corpus_id: int) -> AgentCorpus:
+    link = _link_for_change(session, principal, agent_id, corpus_id)
+    if link.is_default:
+        raise InvalidInputError("The default corpus connection cannot be deleted; disable it instead.")
+    link.is_deleted = True
+    link.modified_by = principal.email
+    session.flush()
+    return link
+
+
+def disconnect_all(session: Session, principal: Principal, agent_id: int) -> Sequence[AgentCorpus]:
+    """Remove every connection except the default one; returns the removed connections."""
+    agent = _editable_agent(session, principal, agent_id)
+    removed = session.scalars(_live_links(agent.id).where(AgentCorpus.is_default.is_(False))).all()
+    for link in removed:
+        link.is_deleted = True
+        link.modified_by = principal.email
+    session.flush()
+    return removed
