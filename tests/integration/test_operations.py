@@ -8,7 +8,9 @@ from sqlalchemy import func, select
 
 from parley.accounts.models import ApiKey, Organization, User
 from parley.app import create_app, prepare_database
+from parley.corpora.models import Corpus
 from parley.settings import LimitSettings
+from parley.threads.models import ChatThread
 
 
 def test_healthz_reports_ready_after_migrations(client):
@@ -60,6 +62,31 @@ def test_unknown_paths_and_methods_answer_in_the_envelope(client):
     assert r.status_code == 404 and r.json()["success"] is False
     r = client.delete("/v2/api/auth/login")
     assert r.status_code == 405 and r.json()["success"] is False
+
+
+def test_values_the_database_refuses_are_a_400_and_write_nothing(world, db):
+    """PostgreSQL refuses NUL characters in text (SQLite is made to refuse them too); endpoints
+    without a guard of their own answer 400 in the surface's format instead of failing."""
+    org = world.org()
+    alice = world.user(org)
+    project = world.project(world.team(org, {alice: "Member"}))
+    agent = alice.post("/v2/api/agent", json={"name": "Helper", "project_id": project.id}).json()["data"]
+    thread = alice.post(f"/v2/api/agent/{agent['id']}/chat-thread", json={"title": "Kept"}).json()["data"]
+
+    def counts() -> tuple[int | None, ...]:
+        return tuple(db.scalar(select(func.count()).select_from(model)) for model in (ChatThread, Corpus))
+
+    before = counts()
+    for method, path, body in (
+        ("POST", f"/v2/api/agent/{agent['id']}/chat-thread", {"title": "nul\x00byte"}),
+        ("PUT", f"/v2/api/chat-thread/{thread['id']}", {"title": "nul\x00byte"}),
+        ("POST", "/v2/api/corpus", {"name": "Notes", "description": "nul\x00byte"}),
+    ):
+        r = alice.request(method, path, json=body)
+        assert r.status_code == 400, (method, path, r.text)
+        assert r.json() == {"success": False, "message": "Invalid value in the request.", "data": None}
+    assert counts() == before
+    assert db.scalar(select(ChatThread.title).where(ChatThread.id == thread["id"])) == "Kept"
 
 
 def test_bootstrap_creates_org_admin_and_exact_key_once(settings, db):

@@ -18,6 +18,7 @@ Visibility rules
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TypeVar
 
 from sqlalchemy import ColumnElement, and_, false, or_, select, true
@@ -164,6 +165,24 @@ def load_visible(
     return row
 
 
+def load_all_visible(
+    session: Session,
+    model: type[ModelT],
+    entity_ids: Iterable[int],
+    visible: ColumnElement[bool],
+    entity: str,
+) -> list[ModelT]:
+    """All or nothing: the rows (by id, repeats ignored) the caller may see, in id order; one
+    unknown or invisible id raises NotFoundError."""
+    wanted = sorted(set(entity_ids))
+    rows = session.scalars(
+        select(model).where(model.id.in_(wanted), visible).order_by(model.id)  # type: ignore[attr-defined]
+    ).all()
+    if len(rows) != len(wanted):
+        raise NotFoundError(entity)
+    return list(rows)
+
+
 def require(
     session: Session, model: type[ModelT], row: ModelT, allowed: ColumnElement[bool], action: str
 ) -> None:
@@ -171,3 +190,19 @@ def require(
     ok = session.scalar(select(model.id).where(model.id == row.id, allowed))  # type: ignore[attr-defined]
     if ok is None:
         raise PermissionDeniedError(f"You do not have permission to {action}.")
+
+
+def load_allowed(
+    session: Session,
+    model: type[ModelT],
+    entity_id: int,
+    visible: ColumnElement[bool],
+    allowed: ColumnElement[bool],
+    entity: str,
+    action: str,
+) -> ModelT:
+    """A row the caller may see and may ``action``: NotFoundError when they cannot see it,
+    PermissionDeniedError when they can see it but not act on it."""
+    row = load_visible(session, model, entity_id, visible, entity)
+    require(session, model, row, allowed, action)
+    return row

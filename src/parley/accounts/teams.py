@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 
 from parley.access.capabilities import require_capability
 from parley.access.policy import (
+    load_all_visible,
+    load_allowed,
     load_visible,
     project_visible,
-    require,
     team_manageable,
     team_visible,
     user_visible,
@@ -28,7 +29,14 @@ from parley.access.policy import (
 from parley.access.principal import Principal
 from parley.accounts import users
 from parley.accounts.models import RecentTeam, Team, TeamMember, User
-from parley.db.base import utcnow
+from parley.db.rows import (
+    apply_changes,
+    marks_with_targets,
+    name_taken,
+    record_use,
+    refuse_to_orphan,
+    soft_delete,
+)
 from parley.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from parley.projects.models import Project
 
@@ -38,33 +46,17 @@ def own_teams(principal: Principal) -> ColumnElement[bool]:
     return and_(team_visible(principal), Team.id.in_(sorted(principal.team_ids)))
 
 
-def visible_users(session: Session, principal: Principal, user_ids: Iterable[int]) -> dict[int, User]:
-    """Users of the caller's organisation by id; any unknown (or foreign) id is a 404."""
-    wanted = set(user_ids)
-    found = {
-        u.id: u
-        for u in session.scalars(select(User).where(User.id.in_(sorted(wanted)), user_visible(principal)))
-    }
-    if len(found) != len(wanted):
-        raise NotFoundError("User")
-    return found
+def visible_user_ids(session: Session, principal: Principal, user_ids: Iterable[int]) -> list[int]:
+    """Ids of users of the caller's organisation, sorted; any unknown (or foreign) id is a 404."""
+    return [u.id for u in load_all_visible(session, User, user_ids, user_visible(principal), "User")]
 
 
 # -- teams ---------------------------------------------------------------------------------
 
 
-def _name_taken(session: Session, org_id: int, name: str, exclude_id: int | None = None) -> bool:
-    stmt = select(Team.id).where(
-        Team.org_id == org_id, Team.is_deleted.is_(False), func.lower(Team.team_name) == name.lower()
-    )
-    if exclude_id is not None:
-        stmt = stmt.where(Team.id != exclude_id)
-    return session.scalar(stmt.limit(1)) is not None
-
-
 def create_team(session: Session, principal: Principal, *, team_name: str, description: str) -> Team:
     require_capability(session, principal, "create_team")
-    if _name_taken(session, principal.org_id, team_name):
+    if name_taken(session, Team.team_name, team_name, Team.org_id == principal.org_id):
         raise ConflictError("A team with this name already exists.")
     team = Team(
         org_id=principal.org_id, team_name=team_name, description=description, created_by=principal.email
@@ -91,36 +83,26 @@ def get_team(session: Session, principal: Principal, team_id: int) -> Team:
 
 def manageable_team(session: Session, principal: Principal, team_id: int, action: str) -> Team:
     """A visible team the caller manages: 404 when invisible, 403 when only visible."""
-    team = get_team(session, principal, team_id)
-    require(session, Team, team, team_manageable(principal), action)
-    return team
+    return load_allowed(
+        session, Team, team_id, team_visible(principal), team_manageable(principal), "Team", action
+    )
 
 
 def edit_team(session: Session, principal: Principal, team_id: int, changes: Mapping[str, str]) -> Team:
     team = manageable_team(session, principal, team_id, "edit this team")
     name = changes.get("team_name")
-    if name is not None and _name_taken(session, team.org_id, name, exclude_id=team.id):
+    if name is not None and name_taken(
+        session, Team.team_name, name, Team.org_id == team.org_id, exclude_id=team.id
+    ):
         raise ConflictError("A team with this name already exists.")
-    for field, value in changes.items():
-        setattr(team, field, value)
-    if changes:
-        team.modified_by = principal.email
-    session.flush()
+    apply_changes(session, principal, team, changes)
     return team
 
 
 def delete_team(session: Session, principal: Principal, team_id: int) -> Team:
     team = manageable_team(session, principal, team_id, "delete this team")
-    live_projects = session.scalar(
-        select(func.count(Project.id)).where(Project.team_id == team.id, Project.is_deleted.is_(False))
-    )
-    if live_projects:
-        raise InvalidInputError(
-            f"The team still has {live_projects} project(s); delete or move them before deleting the team."
-        )
-    team.is_deleted = True
-    team.modified_by = principal.email
-    session.flush()
+    refuse_to_orphan(session, "team", team.id, Project.team_id, "project")
+    soft_delete(session, principal, team)
     return team
 
 
@@ -161,25 +143,11 @@ def team_details(session: Session, principal: Principal, team_id: int) -> TeamDe
 def mark_recent(session: Session, principal: Principal, team_id: int) -> tuple[RecentTeam, Team]:
     """Record a visit; visiting again moves the team to the front."""
     team = get_team(session, principal, team_id)
-    recent = session.scalars(
-        select(RecentTeam).where(RecentTeam.user_id == principal.user_id, RecentTeam.team_id == team.id)
-    ).first()
-    if recent is None:
-        recent = RecentTeam(user_id=principal.user_id, team_id=team.id, created_by=principal.email)
-        session.add(recent)
-    recent.last_used_on = utcnow()
-    session.flush()
-    return recent, team
+    return record_use(session, principal, RecentTeam.team_id, team.id), team
 
 
 def recent_teams(session: Session, principal: Principal) -> list[tuple[RecentTeam, Team]]:
-    rows = session.execute(
-        select(RecentTeam, Team)
-        .join(Team, Team.id == RecentTeam.team_id)
-        .where(RecentTeam.user_id == principal.user_id, team_visible(principal))
-        .order_by(RecentTeam.last_used_on.desc(), RecentTeam.id.desc())
-    ).all()
-    return [(recent, team) for recent, team in rows]
+    return marks_with_targets(session, principal, RecentTeam.team_id, Team, team_visible(principal))
 
 
 # -- members and roles ---------------------------------------------------------------------
@@ -212,7 +180,7 @@ def _memberships(session: Session, team_id: int) -> dict[int, TeamMember]:
 def add_members(session: Session, principal: Principal, team_id: int, roles: Mapping[int, str]) -> Team:
     """Add users with a role; a user already in the team gets the given role."""
     team = manageable_team(session, principal, team_id, "manage the members of this team")
-    visible_users(session, principal, roles)
+    visible_user_ids(session, principal, roles)
     members = _memberships(session, team.id)
     _check_owner_rules(principal, team.id, {u: m.role for u, m in members.items()}, roles)
     for user_id, role in roles.items():
@@ -228,13 +196,11 @@ def add_members(session: Session, principal: Principal, team_id: int, roles: Map
 def remove_members(session: Session, principal: Principal, team_id: int, user_ids: Iterable[int]) -> Team:
     """Remove users from the team; ids of users who are not members are ignored."""
     team = manageable_team(session, principal, team_id, "manage the members of this team")
-    leaving = visible_users(session, principal, user_ids)
+    leaving = visible_user_ids(session, principal, user_ids)
     members = _memberships(session, team.id)
     current = {u: m.role for u, m in members.items()}
     _check_owner_rules(principal, team.id, current, {u: None for u in leaving if u in current})
-    session.execute(
-        delete(TeamMember).where(TeamMember.team_id == team.id, TeamMember.user_id.in_(sorted(leaving)))
-    )
+    session.execute(delete(TeamMember).where(TeamMember.team_id == team.id, TeamMember.user_id.in_(leaving)))
     session.flush()
     return team
 

@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from parley.access.capabilities import CAPABILITIES, has_capability
-from parley.access.policy import load_visible, team_visible, user_visible
+from parley.access.policy import load_all_visible, load_visible, team_visible, user_visible
 from parley.access.principal import Principal
 from parley.accounts import service as accounts
 from parley.accounts.models import ApiKey, AuthToken, Organization, Team, TeamMember, User, UserPermission
@@ -40,11 +40,8 @@ def get_user(session: Session, principal: Principal, user_id: int) -> User:
 
 def _visible_team_ids(session: Session, principal: Principal, team_ids: Sequence[int]) -> list[int]:
     """The given team ids, deduplicated; any team the caller cannot see is a 404."""
-    wanted = list(dict.fromkeys(team_ids))
-    found = set(session.scalars(select(Team.id).where(Team.id.in_(wanted), team_visible(principal))))
-    if len(found) != len(wanted):
-        raise NotFoundError("Team")
-    return wanted
+    load_all_visible(session, Team, team_ids, team_visible(principal), "Team")
+    return list(dict.fromkeys(team_ids))
 
 
 def create_user(
@@ -104,10 +101,8 @@ def filtered_users_query(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> Select[tuple[User]]:
-    """User Filtered: ``created_on`` within [start, end]. Teams the caller cannot see match
-    nothing, so a filter never reveals the membership of another team."""
-    if start is not None and end is not None and start > end:
-        raise InvalidInputError("start_date must not be after end_date.")
+    """User Filtered: ``created_on`` within [start, end) (``end`` exclusive). Teams the caller
+    cannot see match nothing, so a filter never reveals the membership of another team."""
     clauses = [user_visible(principal), *_matches(query)]
     if team_ids:
         in_teams = (
@@ -123,7 +118,7 @@ def filtered_users_query(
     if start is not None:
         clauses.append(User.created_on >= start)
     if end is not None:
-        clauses.append(User.created_on <= end)
+        clauses.append(User.created_on < end)
     return select(User).where(and_(*clauses)).order_by(User.id)
 
 
@@ -225,16 +220,11 @@ def delete_user(session: Session, principal: Principal, user_id: int) -> User:
 def batch_delete_users(session: Session, principal: Principal, user_ids: Sequence[int]) -> list[User]:
     """All or nothing: one unknown (or foreign) id and no user is deleted."""
     _require_admin(principal, "delete users")
-    wanted = list(dict.fromkeys(user_ids))
-    if principal.user_id in wanted:
+    if principal.user_id in user_ids:
         raise InvalidInputError("You cannot delete your own account.")
-    users = session.scalars(
-        select(User).where(User.id.in_(wanted), user_visible(principal)).order_by(User.id)
-    ).all()
-    if len(users) != len(wanted):
-        raise NotFoundError("User")
+    users = load_all_visible(session, User, user_ids, user_visible(principal), "User")
     _soft_delete(session, principal, users)
-    return list(users)
+    return users
 
 
 # -- user permissions (capabilities) ---------------------------------------------------------

@@ -11,20 +11,20 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Literal, TypeVar
+from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from parley.access.capabilities import require_capability
 from parley.access.policy import (
     agent_editable,
     agent_visible,
+    load_allowed,
     load_visible,
     project_visible,
-    require,
     team_visible,
     user_visible,
 )
@@ -33,7 +33,8 @@ from parley.accounts.models import Team, User
 from parley.agents.models import Agent, AgentInstruction, AgentType, RecentAgent, StarredAgent
 from parley.corpora import links
 from parley.corpora.models import Corpus
-from parley.db.base import utcnow
+from parley.db.base import MAX_ID
+from parley.db.rows import add_mark, find_mark, marks_with_targets, record_use
 from parley.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from parley.llm.models import LLMConfig
 from parley.projects.models import Project
@@ -42,8 +43,6 @@ from parley.projects.models import Project
 # fixed here; an organisation-specific domain can replace it without changing the alias shape.
 ALIAS_DOMAIN = "agents.parley.local"
 DEFAULT_AGENT_TYPE = "QnA"
-# Largest id either backend stores (BIGINT); larger numbers can only be "not found".
-MAX_ID = 2**63 - 1
 
 
 class AgentFields(BaseModel):
@@ -77,8 +76,8 @@ class AgentFilter:
     user_ids: Sequence[int] = field(default_factory=tuple)
     project_ids: Sequence[int] = field(default_factory=tuple)
     team_ids: Sequence[int] = field(default_factory=tuple)
-    start_date: date | None = None
-    end_date: date | None = None
+    start: datetime | None = None  # created on or after
+    end: datetime | None = None  # created before (exclusive)
 
 
 def parse_id(text: str) -> int | None:
@@ -95,11 +94,13 @@ def get_agent(session: Session, principal: Principal, agent_id: int) -> Agent:
     return load_visible(session, Agent, agent_id, agent_visible(principal), "Agent")
 
 
-def get_editable_agent(session: Session, principal: Principal, agent_id: int) -> Agent:
+def get_editable_agent(
+    session: Session, principal: Principal, agent_id: int, action: str = "edit this agent"
+) -> Agent:
     """404 when the caller cannot see the agent, 403 when they see it but may not change it."""
-    agent = get_agent(session, principal, agent_id)
-    require(session, Agent, agent, agent_editable(principal), "edit this agent")
-    return agent
+    return load_allowed(
+        session, Agent, agent_id, agent_visible(principal), agent_editable(principal), "Agent", action
+    )
 
 
 def _project_for_agents(session: Session, principal: Principal, project_id: int) -> Project:
@@ -287,17 +288,11 @@ def build_agent(
 # -- lists ------------------------------------------------------------------------------------
 
 
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
-
-
 def agents_query(session: Session, principal: Principal, filters: AgentFilter) -> Select[tuple[Agent]]:
     """The agents the caller may see that match every given filter, newest first.
 
     Filter ids outside the caller's reach simply match nothing.
     """
-    if filters.start_date and filters.end_date and filters.start_date > filters.end_date:
-        raise InvalidInputError("start_date must not be after end_date.")
     stmt = select(Agent).where(agent_visible(principal))
     if filters.query:
         stmt = stmt.where(func.lower(Agent.agent_name).contains(filters.query.lower(), autoescape=True))
@@ -313,10 +308,10 @@ def agents_query(session: Session, principal: Principal, filters: AgentFilter) -
         stmt = stmt.where(
             Agent.project_id.in_(select(Project.id).where(Project.team_id.in_(filters.team_ids)))
         )
-    if filters.start_date:
-        stmt = stmt.where(Agent.created_on >= _day_start(filters.start_date))
-    if filters.end_date:  # inclusive: the whole end day counts
-        stmt = stmt.where(Agent.created_on < _day_start(filters.end_date + timedelta(days=1)))
+    if filters.start:
+        stmt = stmt.where(Agent.created_on >= filters.start)
+    if filters.end:
+        stmt = stmt.where(Agent.created_on < filters.end)
     return stmt.order_by(Agent.created_on.desc(), Agent.id.desc())
 
 
@@ -340,37 +335,11 @@ def user_team_agents(session: Session, principal: Principal) -> Sequence[Agent]:
 
 # -- recent and starred -------------------------------------------------------------------------
 
-MarkT = TypeVar("MarkT", RecentAgent, StarredAgent)
 
-
-def _mark(session: Session, principal: Principal, model: type[MarkT], agent_id: int) -> tuple[MarkT, Agent]:
-    agent = get_agent(session, principal, agent_id)
-    row = session.scalars(
-        select(model).where(model.user_id == principal.user_id, model.agent_id == agent.id)
-    ).first()
-    if row is None:
-        row = model(user_id=principal.user_id, agent_id=agent.id, created_by=principal.email)
-        session.add(row)
-    return row, agent
-
-
-def _marked(
-    session: Session, principal: Principal, model: type[MarkT], *order: ColumnElement[object]
-) -> list[tuple[MarkT, Agent]]:
-    """The caller's marks on agents they can still see (deleted or hidden agents drop out)."""
-    rows = session.execute(
-        select(model, Agent)
-        .join(Agent, Agent.id == model.agent_id)
-        .where(model.user_id == principal.user_id, agent_visible(principal))
-        .order_by(*order)
-    ).all()
-    return [(mark, agent) for mark, agent in rows]
-
-
-def _unmark(session: Session, principal: Principal, model: type[MarkT], agent_id: int, entity: str) -> None:
-    row = session.scalars(
-        select(model).where(model.user_id == principal.user_id, model.agent_id == agent_id)
-    ).first()
+def _unmark(
+    session: Session, principal: Principal, target_fk: InstrumentedAttribute[int], agent_id: int, entity: str
+) -> None:
+    row = find_mark(session, principal, target_fk, agent_id)
     if row is None:
         raise NotFoundError(entity)
     session.delete(row)
@@ -379,30 +348,29 @@ def _unmark(session: Session, principal: Principal, model: type[MarkT], agent_id
 
 def mark_recent(session: Session, principal: Principal, agent_id: int) -> tuple[RecentAgent, Agent]:
     """Record a use of the agent; using it again only moves it to the top."""
-    row, agent = _mark(session, principal, RecentAgent, agent_id)
-    row.last_used_on = utcnow()
-    session.flush()
-    return row, agent
+    agent = get_agent(session, principal, agent_id)
+    return record_use(session, principal, RecentAgent.agent_id, agent.id), agent
 
 
 def recent_agents(session: Session, principal: Principal) -> list[tuple[RecentAgent, Agent]]:
-    return _marked(session, principal, RecentAgent, RecentAgent.last_used_on.desc(), RecentAgent.id.desc())
+    return marks_with_targets(session, principal, RecentAgent.agent_id, Agent, agent_visible(principal))
 
 
 def remove_recent(session: Session, principal: Principal, agent_id: int) -> None:
-    _unmark(session, principal, RecentAgent, agent_id, "Recent agent")
+    _unmark(session, principal, RecentAgent.agent_id, agent_id, "Recent agent")
 
 
 def star(session: Session, principal: Principal, agent_id: int) -> tuple[StarredAgent, Agent]:
     """Star the agent; starring it again changes nothing."""
-    row, agent = _mark(session, principal, StarredAgent, agent_id)
+    agent = get_agent(session, principal, agent_id)
+    row = add_mark(session, principal, StarredAgent.agent_id, agent.id)
     session.flush()
     return row, agent
 
 
 def starred_agents(session: Session, principal: Principal) -> list[tuple[StarredAgent, Agent]]:
-    return _marked(session, principal, StarredAgent, StarredAgent.id.desc())
+    return marks_with_targets(session, principal, StarredAgent.agent_id, Agent, agent_visible(principal))
 
 
 def unstar(session: Session, principal: Principal, agent_id: int) -> None:
-    _unmark(session, principal, StarredAgent, agent_id, "Starred agent")
+    _unmark(session, principal, StarredAgent.agent_id, agent_id, "Starred agent")

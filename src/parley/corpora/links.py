@@ -12,19 +12,20 @@ from collections.abc import Sequence
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from parley.access.policy import agent_editable, agent_visible, corpus_visible, load_visible, require
+from parley.access.policy import agent_editable, agent_visible, load_allowed, load_visible
 from parley.access.principal import Principal
 from parley.agents.models import Agent
 from parley.corpora.models import AgentCorpus, Corpus
+from parley.corpora.service import get_corpus
+from parley.db.rows import soft_delete
 from parley.errors import ConflictError, InvalidInputError, NotFoundError
 
 ENTITY = "Agent corpus connection"
 
 
 def _editable_agent(session: Session, principal: Principal, agent_id: int) -> Agent:
-    agent = load_visible(session, Agent, agent_id, agent_visible(principal), "Agent")
-    require(session, Agent, agent, agent_editable(principal), "change this agent's corpora")
-    return agent
+    visible, editable = agent_visible(principal), agent_editable(principal)
+    return load_allowed(session, Agent, agent_id, visible, editable, "Agent", "change this agent's corpora")
 
 
 def _live_links(agent_id: int) -> Select[tuple[AgentCorpus]]:
@@ -47,7 +48,7 @@ def _find(session: Session, agent_id: int, corpus_id: int) -> AgentCorpus | None
 
 def _link_for_change(session: Session, principal: Principal, agent_id: int, corpus_id: int) -> AgentCorpus:
     agent = _editable_agent(session, principal, agent_id)
-    corpus = load_visible(session, Corpus, corpus_id, corpus_visible(principal), "Corpus")
+    corpus = get_corpus(session, principal, corpus_id)
     link = _find(session, agent.id, corpus.id)
     if link is None:
         raise NotFoundError(ENTITY)
@@ -74,7 +75,7 @@ def add_link(
 
 def connect(session: Session, principal: Principal, agent_id: int, corpus_id: int) -> AgentCorpus:
     agent = _editable_agent(session, principal, agent_id)
-    corpus = load_visible(session, Corpus, corpus_id, corpus_visible(principal), "Corpus")
+    corpus = get_corpus(session, principal, corpus_id)
     if _find(session, agent.id, corpus.id) is not None:
         raise ConflictError("Agent corpus connection already exists.")
     return add_link(session, principal, agent, corpus)
@@ -107,9 +108,7 @@ def disconnect(session: Session, principal: Principal, agent_id: int, corpus_id:
     link = _link_for_change(session, principal, agent_id, corpus_id)
     if link.is_default:
         raise InvalidInputError("The default corpus connection cannot be deleted; disable it instead.")
-    link.is_deleted = True
-    link.modified_by = principal.email
-    session.flush()
+    soft_delete(session, principal, link)
     return link
 
 

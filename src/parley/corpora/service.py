@@ -14,18 +14,13 @@ from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from parley.access.capabilities import require_capability
-from parley.access.policy import (
-    corpus_editable,
-    corpus_visible,
-    load_visible,
-    require,
-    team_visible,
-    user_visible,
-)
+from parley.access.policy import corpus_editable, corpus_visible, load_allowed, load_visible, require
 from parley.access.principal import Principal
 from parley.accounts import service as accounts
+from parley.accounts import teams, users
 from parley.accounts.models import Team, TeamMember, User
 from parley.corpora.models import AgentCorpus, Corpus, CorpusPermission
+from parley.db.rows import name_taken, soft_delete
 from parley.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 
 # A grant row with the user or team it names (exactly one of them is set).
@@ -34,6 +29,12 @@ PermissionGrant = tuple[CorpusPermission, User | None, Team | None]
 
 def get_corpus(session: Session, principal: Principal, corpus_id: int) -> Corpus:
     return load_visible(session, Corpus, corpus_id, corpus_visible(principal), "Corpus")
+
+
+def _editable_corpus(session: Session, principal: Principal, corpus_id: int, action: str) -> Corpus:
+    """404 when the caller cannot see the corpus, 403 when they see it but may not change it."""
+    visible, editable = corpus_visible(principal), corpus_editable(principal)
+    return load_allowed(session, Corpus, corpus_id, visible, editable, "Corpus", action)
 
 
 def _require_manager(corpus: Corpus, principal: Principal, action: str) -> None:
@@ -47,14 +48,7 @@ def _clean_tags(tags: Sequence[str]) -> list[str]:
 
 def _check_name_free(session: Session, owner_id: int, name: str, corpus_id: int | None = None) -> None:
     """Names are unique (case-insensitively) among one owner's live corpora."""
-    stmt = select(Corpus.id).where(
-        Corpus.owner_id == owner_id,
-        Corpus.is_deleted.is_(False),
-        func.lower(Corpus.name) == name.lower(),
-    )
-    if corpus_id is not None:
-        stmt = stmt.where(Corpus.id != corpus_id)
-    if session.scalar(stmt) is not None:
+    if name_taken(session, Corpus.name, name, Corpus.owner_id == owner_id, exclude_id=corpus_id):
         raise ConflictError("A corpus with this name already exists.")
 
 
@@ -107,8 +101,7 @@ def corpora_query(
 def edit_corpus(session: Session, principal: Principal, corpus_id: int, changes: dict) -> Corpus:
     """Writers edit name, description and tags; making a corpus public (or private) shares it
     with the whole organisation, so only the owner or an admin may change ``is_public``."""
-    corpus = get_corpus(session, principal, corpus_id)
-    require(session, Corpus, corpus, corpus_editable(principal), "edit this corpus")
+    corpus = _editable_corpus(session, principal, corpus_id, "edit this corpus")
     if "is_public" in changes:
         _require_manager(corpus, principal, "change whether it is public")
     if "name" in changes:
@@ -127,14 +120,12 @@ def delete_corpus(session: Session, principal: Principal, corpus_id: int) -> Cor
     answering from a corpus that no longer exists."""
     corpus = get_corpus(session, principal, corpus_id)
     _require_manager(corpus, principal, "delete it")
-    corpus.is_deleted = True
-    corpus.modified_by = principal.email
+    soft_delete(session, principal, corpus)
     session.execute(
         update(AgentCorpus)
         .where(AgentCorpus.corpus_id == corpus.id, AgentCorpus.is_deleted.is_(False))
         .values(is_deleted=True, modified_by=principal.email)
     )
-    session.flush()
     return corpus
 
 
@@ -153,8 +144,7 @@ def _grants(session: Session, corpus_id: int, *where: object) -> list[Permission
 
 
 def corpus_permissions(session: Session, principal: Principal, corpus_id: int) -> list[PermissionGrant]:
-    corpus = get_corpus(session, principal, corpus_id)
-    require(session, Corpus, corpus, corpus_editable(principal), "view this corpus's permissions")
+    corpus = _editable_corpus(session, principal, corpus_id, "view this corpus's permissions")
     return _grants(session, corpus.id)
 
 
@@ -182,7 +172,7 @@ def effective_permission(
     The user themselves and the corpus's editors may ask.
     """
     corpus = get_corpus(session, principal, corpus_id)
-    user = load_visible(session, User, user_id, user_visible(principal), "User")
+    user = users.get_user(session, principal, user_id)
     if user.id != principal.user_id:
         require(session, Corpus, corpus, corpus_editable(principal), "view this corpus's permissions")
     subject = accounts.load_principal(session, user)
@@ -226,12 +216,12 @@ def grant_corpus_permission(
     _require_manager(corpus, principal, "manage its permissions")
     user = team = None
     if user_id is not None:
-        user = load_visible(session, User, user_id, user_visible(principal), "User")
+        user = users.get_user(session, principal, user_id)
         if user.id == corpus.owner_id:
             raise InvalidInputError("The owner already has full access to this corpus.")
         same_subject = CorpusPermission.user_id == user.id
     else:
-        team = load_visible(session, Team, team_id, team_visible(principal), "Team")  # type: ignore[arg-type]
+        team = teams.get_team(session, principal, team_id)  # type: ignore[arg-type]
         same_subject = CorpusPermission.team_id == team.id
     exists = session.scalar(
         select(CorpusPermission.id).where(CorpusPermission.corpus_id == corpus.id, same_subject)

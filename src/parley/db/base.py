@@ -19,6 +19,8 @@ NAMING_CONVENTION = {
 
 # Integer primary keys: BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
 IdType = BigInteger().with_variant(Integer(), "sqlite")
+# The largest id either backend stores (BIGINT); a larger number can only be malformed input.
+MAX_ID = 2**63 - 1
 # JSON documents: JSONB on PostgreSQL so they can be indexed and filtered.
 JsonType = JSON().with_variant(JSONB(), "postgresql")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +26,7 @@ def create_db_engine(settings: Settings) -> Engine:
             max_overflow=20,
         )
         event.listen(engine, "connect", _configure_sqlite_connection)
+        event.listen(engine, "before_cursor_execute", _refuse_nul_characters)
         # pysqlite's own transaction handling is turned off; emit BEGIN ourselves so that a
         # writing unit of work takes the write lock up front (BEGIN IMMEDIATE) instead of
         # failing with "database is locked" when a read transaction tries to upgrade.
@@ -41,6 +43,25 @@ def _configure_sqlite_connection(dbapi_connection, _record) -> None:  # type: ig
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _contains_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        value = value.values()
+    elif not isinstance(value, list | tuple):
+        return False
+    return any(_contains_nul(item) for item in value)
+
+
+def _refuse_nul_characters(  # type: ignore[no-untyped-def]
+    conn, cursor, statement, parameters, context, executemany
+) -> None:
+    """SQLite stores NUL characters in text where PostgreSQL refuses them (DataError); refuse
+    them on SQLite too, so both backends accept the same data."""
+    if _contains_nul(parameters):
+        raise sqlite3.DataError("A text value contains a NUL character.")
 
 
 def _begin_sqlite_transaction(conn) -> None:  # type: ignore[no-untyped-def]

@@ -33,15 +33,8 @@ def get_session(request: Request) -> Iterator[Session]:
     factory = request.app.state.write_sessions
     if request.method in READ_METHODS:
         factory = request.app.state.read_sessions
-    session = factory()
-    try:
+    with session_scope(factory) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 # scope="function": the commit happens before the response is sent, so a failed commit is

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from parley.errors import ParleyError, RateLimitedError
@@ -105,6 +105,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
         logger.info("integrity error", extra={"path": request.url.path, "error": str(exc.orig)[:200]})
         return error_response(request, 409, "The request conflicts with existing data.")
+
+    @app.exception_handler(DataError)
+    async def _data_error(request: Request, exc: DataError) -> JSONResponse:
+        # A value the database refuses: a NUL character in text, a number out of range...
+        logger.info("data error", extra={"path": request.url.path, "error": str(exc.orig)[:200]})
+        return error_response(request, 400, "Invalid value in the request.")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

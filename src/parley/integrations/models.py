@@ -18,7 +18,9 @@ class SurfaceBinding(IdMixin, AuditMixin, Base):
 
     org_id: Mapped[int] = mapped_column(IdType, ForeignKey("organizations.id"), index=True)
     surface: Mapped[str] = mapped_column(String(30))
-    user_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("users.id", ondelete="CASCADE"), nullable=True)
+    user_id: Mapped[int | None] = mapped_column(
+        IdType, ForeignKey("users.id", ondelete="CASCADE"), nullable=True
+    )
     api_key_id: Mapped[int | None] = mapped_column(
         IdType, ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=True
     )

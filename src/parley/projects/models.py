@@ -7,7 +7,16 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from parley.db.base import AuditMixin, Base, CreatedMixin, IdMixin, IdType, SoftDeleteMixin, UtcDateTime, utcnow
+from parley.db.base import (
+    AuditMixin,
+    Base,
+    CreatedMixin,
+    IdMixin,
+    IdType,
+    SoftDeleteMixin,
+    UtcDateTime,
+    utcnow,
+)
 
 
 class Project(IdMixin, AuditMixin, SoftDeleteMixin, Base):

@@ -16,30 +16,26 @@ from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from parley.access.capabilities import require_capability
-from parley.access.policy import load_visible, project_manageable, project_visible, require
+from parley.access.policy import load_allowed, load_visible, project_manageable, project_visible
 from parley.access.principal import Principal
 from parley.accounts import teams, users
 from parley.accounts.models import Team, User
 from parley.agents import service as agents_service
 from parley.agents.models import Agent
-from parley.db.base import utcnow
-from parley.errors import ConflictError, InvalidInputError
+from parley.db.rows import (
+    apply_changes,
+    marks_with_targets,
+    name_taken,
+    record_use,
+    refuse_to_orphan,
+    soft_delete,
+)
+from parley.errors import ConflictError
 from parley.projects.models import Project, ProjectMember, RecentProject
 
 
-def _name_taken(session: Session, team_id: int, name: str, exclude_id: int | None = None) -> bool:
-    stmt = select(Project.id).where(
-        Project.team_id == team_id,
-        Project.is_deleted.is_(False),
-        func.lower(Project.project_name) == name.lower(),
-    )
-    if exclude_id is not None:
-        stmt = stmt.where(Project.id != exclude_id)
-    return session.scalar(stmt.limit(1)) is not None
-
-
 def _refuse_duplicate(session: Session, team_id: int, name: str, exclude_id: int | None = None) -> None:
-    if _name_taken(session, team_id, name, exclude_id):
+    if name_taken(session, Project.project_name, name, Project.team_id == team_id, exclude_id=exclude_id):
         raise ConflictError("A project with this name already exists in this team.")
 
 
@@ -91,7 +87,7 @@ def filtered_projects_query(
     query: str | None,
 ) -> Select[tuple[Project]]:
     """Visible projects in any of ``team_ids``, having any of ``user_ids`` as members, created
-    within [start, end]; every filter is optional."""
+    within [start, end) (``end`` exclusive); every filter is optional."""
     stmt = select(Project).where(project_visible(principal))
     if team_ids:
         stmt = stmt.where(Project.team_id.in_(sorted(set(team_ids))))
@@ -101,7 +97,7 @@ def filtered_projects_query(
     if start is not None:
         stmt = stmt.where(Project.created_on >= start)
     if end is not None:
-        stmt = stmt.where(Project.created_on <= end)
+        stmt = stmt.where(Project.created_on < end)
     return _matching(stmt, query).order_by(Project.id)
 
 
@@ -111,9 +107,15 @@ def get_project(session: Session, principal: Principal, project_id: int) -> Proj
 
 def manageable_project(session: Session, principal: Principal, project_id: int, action: str) -> Project:
     """A visible project the caller manages: 404 when invisible, 403 when only visible."""
-    project = get_project(session, principal, project_id)
-    require(session, Project, project, project_manageable(principal), action)
-    return project
+    return load_allowed(
+        session,
+        Project,
+        project_id,
+        project_visible(principal),
+        project_manageable(principal),
+        "Project",
+        action,
+    )
 
 
 def edit_project(
@@ -128,26 +130,14 @@ def edit_project(
         _refuse_duplicate(
             session, team_id, changes.get("project_name", project.project_name), exclude_id=project.id
         )
-    for field, value in changes.items():
-        setattr(project, field, value)
-    if changes:
-        project.modified_by = principal.email
-    session.flush()
+    apply_changes(session, principal, project, changes)
     return project
 
 
 def delete_project(session: Session, principal: Principal, project_id: int) -> Project:
     project = manageable_project(session, principal, project_id, "delete this project")
-    live_agents = session.scalar(
-        select(func.count(Agent.id)).where(Agent.project_id == project.id, Agent.is_deleted.is_(False))
-    )
-    if live_agents:
-        raise InvalidInputError(
-            f"The project still has {live_agents} agent(s); delete or move them before deleting the project."
-        )
-    project.is_deleted = True
-    project.modified_by = principal.email
-    session.flush()
+    refuse_to_orphan(session, "project", project.id, Agent.project_id, "agent")
+    soft_delete(session, principal, project)
     return project
 
 
@@ -196,27 +186,13 @@ def project_details(session: Session, principal: Principal, project_id: int) -> 
 def mark_recent(session: Session, principal: Principal, project_id: int) -> tuple[RecentProject, Project]:
     """Record a visit; visiting again moves the project to the front."""
     project = get_project(session, principal, project_id)
-    recent = session.scalars(
-        select(RecentProject).where(
-            RecentProject.user_id == principal.user_id, RecentProject.project_id == project.id
-        )
-    ).first()
-    if recent is None:
-        recent = RecentProject(user_id=principal.user_id, project_id=project.id, created_by=principal.email)
-        session.add(recent)
-    recent.last_used_on = utcnow()
-    session.flush()
-    return recent, project
+    return record_use(session, principal, RecentProject.project_id, project.id), project
 
 
 def recent_projects(session: Session, principal: Principal) -> list[tuple[RecentProject, Project]]:
-    rows = session.execute(
-        select(RecentProject, Project)
-        .join(Project, Project.id == RecentProject.project_id)
-        .where(RecentProject.user_id == principal.user_id, project_visible(principal))
-        .order_by(RecentProject.last_used_on.desc(), RecentProject.id.desc())
-    ).all()
-    return [(recent, project) for recent, project in rows]
+    return marks_with_targets(
+        session, principal, RecentProject.project_id, Project, project_visible(principal)
+    )
 
 
 # -- project members (User Project) --------------------------------------------------------
@@ -225,11 +201,11 @@ def recent_projects(session: Session, principal: Principal) -> list[tuple[Recent
 def add_members(session: Session, principal: Principal, project_id: int, user_ids: Iterable[int]) -> Project:
     """Users of the organisation become project members; existing members are left as they are."""
     project = manageable_project(session, principal, project_id, "manage the members of this project")
-    found = teams.visible_users(session, principal, user_ids)
+    found = teams.visible_user_ids(session, principal, user_ids)
     existing = set(
         session.scalars(select(ProjectMember.user_id).where(ProjectMember.project_id == project.id))
     )
-    for user_id in sorted(found.keys() - existing):
+    for user_id in sorted(set(found) - existing):
         session.add(ProjectMember(project_id=project.id, user_id=user_id, created_by=principal.email))
     session.flush()
     return project
@@ -240,11 +216,9 @@ def remove_members(
 ) -> Project:
     """Remove project members; ids of users who are not members are ignored."""
     project = manageable_project(session, principal, project_id, "manage the members of this project")
-    found = teams.visible_users(session, principal, user_ids)
+    found = teams.visible_user_ids(session, principal, user_ids)
     session.execute(
-        delete(ProjectMember).where(
-            ProjectMember.project_id == project.id, ProjectMember.user_id.in_(sorted(found))
-        )
+        delete(ProjectMember).where(ProjectMember.project_id == project.id, ProjectMember.user_id.in_(found))
     )
     session.flush()
     return project

@@ -22,7 +22,9 @@ class AgentResponse(IdMixin, CreatedMixin, SoftDeleteMixin, Base):
 
     org_id: Mapped[int] = mapped_column(IdType, ForeignKey("organizations.id"))
     agent_id: Mapped[int] = mapped_column(IdType, ForeignKey("agents.id"))
-    project_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("projects.id"), nullable=True, index=True)
+    project_id: Mapped[int | None] = mapped_column(
+        IdType, ForeignKey("projects.id"), nullable=True, index=True
+    )
     chat_thread_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("chat_threads.id"), nullable=True)
     user_id: Mapped[int] = mapped_column(IdType, ForeignKey("users.id"))
     llm_config_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("llm_configs.id"), nullable=True)

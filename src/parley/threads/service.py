@@ -8,24 +8,20 @@ clauses, so other users' threads (and other organisations' ids) answer "not foun
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
-from parley.access.policy import (
-    agent_editable,
-    agent_visible,
-    corpus_visible,
-    load_visible,
-    require,
-    thread_visible,
-)
+from parley.access.policy import load_visible, thread_visible
 from parley.access.principal import Principal
 from parley.accounts.models import User
+from parley.agents import service as agents
 from parley.agents.models import Agent
+from parley.corpora import service as corpora
 from parley.corpora.models import Corpus
+from parley.db.rows import soft_delete
 from parley.errors import ConflictError, InvalidInputError, NotFoundError
 from parley.responses.models import AgentResponse, ResponseFeedback
 from parley.threads.models import ChatThread, ChatThreadCorpus
@@ -46,7 +42,7 @@ def create_thread(
     query_source: str = "web",
 ) -> ChatThread:
     """Anyone who can use the agent may open a thread with it."""
-    agent = load_visible(session, Agent, agent_id, agent_visible(principal), "Agent")
+    agent = agents.get_agent(session, principal, agent_id)
     thread = ChatThread(
         org_id=principal.org_id,
         agent_id=agent.id,
@@ -62,7 +58,7 @@ def create_thread(
 
 def threads_of_agent(session: Session, principal: Principal, agent_id: int) -> list[ChatThread]:
     """The caller's own live threads with a visible agent, newest first."""
-    load_visible(session, Agent, agent_id, agent_visible(principal), "Agent")
+    agents.get_agent(session, principal, agent_id)
     stmt = (
         select(ChatThread)
         .where(ChatThread.agent_id == agent_id, thread_visible(principal))
@@ -88,9 +84,7 @@ def delete_thread(session: Session, principal: Principal, thread_id: int) -> Cha
     of their organisation (e.g. to remove a conversation that should not be kept)."""
     visible = thread_visible(principal, admin_view=principal.is_admin)
     thread = load_visible(session, ChatThread, thread_id, visible, "Chat Thread")
-    thread.is_deleted = True
-    thread.modified_by = principal.email
-    session.flush()
+    soft_delete(session, principal, thread)
     return thread
 
 
@@ -113,27 +107,8 @@ class ThreadActivity:
     last_activity_on: datetime
 
 
-def parse_date_bound(value: str, name: str, *, end: bool = False) -> datetime:
-    """An ISO date or datetime (naive means UTC). A bare end date includes that whole day and
-    a date-time end is inclusive, so the returned end bound is exclusive."""
-    text = value.strip()
-    try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            return datetime.combine(day + timedelta(days=1) if end else day, time(), tzinfo=UTC)
-        moment = datetime.fromisoformat(text)
-        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-        return moment + timedelta(microseconds=1) if end else moment
-    except (ValueError, OverflowError):  # OverflowError: bounds at the edge of year 1 or 9999
-        raise InvalidInputError(
-            f"{name} must be an ISO date (YYYY-MM-DD) or date-time (YYYY-MM-DDTHH:MM:SS)."
-        ) from None
-
-
 def _load_editable_agent(session: Session, principal: Principal, agent_id: int) -> Agent:
-    agent = load_visible(session, Agent, agent_id, agent_visible(principal), "Agent")
-    require(session, Agent, agent, agent_editable(principal), "view the chat threads of this agent")
-    return agent
+    return agents.get_editable_agent(session, principal, agent_id, "view the chat threads of this agent")
 
 
 def admin_threads_query(
@@ -142,8 +117,6 @@ def admin_threads_query(
     """Every live thread of the agent (all users) for organisation admins and the agent's
     editors; plain users of the agent get PermissionDeniedError. Newest first."""
     agent = _load_editable_agent(session, principal, agent_id)
-    if filters.start and filters.end and filters.start >= filters.end:
-        raise InvalidInputError("start_date must be before end_date.")
     stmt = select(ChatThread).where(
         ChatThread.agent_id == agent.id, thread_visible(principal, admin_view=True)
     )
@@ -265,7 +238,7 @@ def connect_corpus(
     """Link an attachment corpus to one of the caller's threads; the thread's ``corpus_id``
     then points at it (the corpus the attachment tool reads)."""
     thread = get_own_thread(session, principal, thread_id)
-    corpus = load_visible(session, Corpus, corpus_id, corpus_visible(principal), "Corpus")
+    corpus = corpora.get_corpus(session, principal, corpus_id)
     if corpus.corpus_type != ATTACHMENT_CORPUS:
         raise InvalidInputError("Only a corpus of type 'attachment' can be connected to a chat thread.")
     if _live_link(session, thread.id, corpus.id) is not None:
@@ -287,7 +260,7 @@ def get_corpus_connection(
     session: Session, principal: Principal, thread_id: int, corpus_id: int
 ) -> CorpusConnection:
     thread = get_own_thread(session, principal, thread_id)
-    corpus = load_visible(session, Corpus, corpus_id, corpus_visible(principal), "Corpus")
+    corpus = corpora.get_corpus(session, principal, corpus_id)
     link = _live_link(session, thread.id, corpus.id)
     if link is None:
         raise NotFoundError("ChatThread-Corpus connection")

@@ -32,7 +32,9 @@ class Tool(IdMixin, AuditMixin, SoftDeleteMixin, Base):
 
     __tablename__ = "tools"
 
-    org_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("organizations.id"), nullable=True, index=True)
+    org_id: Mapped[int | None] = mapped_column(
+        IdType, ForeignKey("organizations.id"), nullable=True, index=True
+    )
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     tool_type: Mapped[str] = mapped_column(String(30), default="api")  # rag | attachment | api

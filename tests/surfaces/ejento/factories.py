@@ -1,19 +1,22 @@
-"""Arrange agents, corpora, chat threads and agent responses directly in the database.
+"""Shared helpers of the Ejento group tests: arrange agents, corpora, chat threads and agent
+responses directly in the database, read back what the API wrote, and check the envelope.
 
 For tests of one endpoint group that need rows another group's endpoints would create.
-Every helper commits, like tests.support.world, so the API sees the rows at once.
+Every helper that writes commits, like tests.support.world, so the API sees the rows at once.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from httpx import Response
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from parley.accounts.models import Team, TeamMember
 from parley.agents.models import Agent, AgentType
 from parley.corpora.models import Corpus
 from parley.projects.models import Project
@@ -23,6 +26,80 @@ from tests.support.world import Actor
 
 _counter = itertools.count(1)
 RowT = TypeVar("RowT")
+ModelT = TypeVar("ModelT")
+
+# Timestamps as Ejento (DRF) prints them: UTC with microseconds.
+TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
+# The soft-delete flag and audit fields most Ejento objects carry.
+AUDIT_KEYS = {"is_deleted", "created_by", "created_on", "modified_by", "modified_on"}
+
+
+# -- answers -----------------------------------------------------------------------------------
+
+
+def succeeded(r: Response, status: int, message: str) -> Any:
+    """The data of a successful answer, once its status and envelope are checked."""
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert body["success"] is True and body["message"] == message
+    return body["data"]
+
+
+def assert_error(r: Response, status: int, message: str | None = None) -> dict:
+    """An error answer in the Ejento envelope ``{success, message, data}``; returns the body."""
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert body["success"] is False and set(body) == {"success", "message", "data"}
+    assert isinstance(body["message"], str) and body["message"]
+    if message is not None:
+        assert body["message"] == message
+    return body
+
+
+def ids(items: list[dict]) -> list[int]:
+    return [item["id"] for item in items]
+
+
+def assert_read_only(key: Actor, reads: Iterable[str], writes: Iterable[tuple[str, str, object]]) -> None:
+    """``key`` reads every path in ``reads`` and is refused (403) every ``(method, path, body)``."""
+    for path in reads:
+        assert key.get(path).status_code == 200, path
+    for method, path, body in writes:
+        assert_error(key.request(method, path, json=body), 403)
+
+
+def assert_hidden(actor: Actor, requests: Iterable[tuple[str, str, object]], secret: str) -> None:
+    """Every ``(method, path, body)`` answers 404 to ``actor`` without revealing ``secret``."""
+    for method, path, body in requests:
+        r = actor.request(method, path, json=body)
+        assert r.status_code == 404, (method, path, r.text)
+        assert secret not in r.text
+
+
+# -- reading back what the API wrote -------------------------------------------------------------
+# The test session ends its transaction first: on SQLite an open read transaction is a snapshot
+# that would neither show the API's later writes nor allow the session to write again.
+
+
+def fresh(db: Session) -> None:
+    """See the API's writes: end the test session's transaction and reload rows when used."""
+    db.rollback()
+    db.expire_all()
+
+
+def count(db: Session, model: type, *where: object) -> int:
+    fresh(db)
+    return db.scalar(select(func.count()).select_from(model).where(*where)) or 0  # type: ignore[arg-type]
+
+
+def reload(db: Session, model: type[ModelT], entity_id: int) -> ModelT:
+    fresh(db)
+    row = db.get(model, entity_id)
+    assert row is not None
+    return row
+
+
+# -- arranging rows ------------------------------------------------------------------------------
 
 
 def _save(db: Session, *rows: RowT) -> RowT:
@@ -32,11 +109,6 @@ def _save(db: Session, *rows: RowT) -> RowT:
     db.add_all(rows)
     db.commit()
     return rows[0]
-
-
-def add_team_members(db: Session, team: Team, *actors: Actor, role: str = "Member") -> None:
-    # World.team takes {Actor: role}, but Actor (a plain dataclass) is not hashable.
-    _save(db, *(TeamMember(team_id=team.id, user_id=actor.id, role=role) for actor in actors))
 
 
 def make_agent(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import pytest
@@ -12,9 +11,8 @@ from sqlalchemy.orm import Session
 from parley.accounts.models import Organization
 from parley.corpora.models import AgentCorpus, Corpus, CorpusPermission
 from tests.support.world import Actor, World
-from tests.surfaces.ejento.factories import add_team_members, make_corpus
+from tests.surfaces.ejento.factories import TIMESTAMP, assert_error, make_corpus, succeeded
 
-TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 FETCHED = "Agent corpus connection fetched successfully."
 
 
@@ -32,8 +30,7 @@ class Tenant:
 def t(world: World, db: Session) -> Tenant:
     org = world.org()
     admin, alice, bob = world.user(org, admin=True), world.user(org), world.user(org)
-    team = world.team(org)
-    add_team_members(db, team, alice, bob)
+    team = world.team(org, {alice: "Member", bob: "Member"})
     project = world.project(team)
     r = alice.post("/v2/api/agent", json={"name": "Support", "project_id": project.id, "access": "Only team"})
     assert r.status_code == 201, r.text
@@ -63,20 +60,10 @@ def link_count(db: Session) -> int:
     return found
 
 
-def error(r, status: int, message: str | None = None) -> None:  # type: ignore[no-untyped-def]
-    assert r.status_code == status, r.text
-    assert r.json()["success"] is False and "data" in r.json()
-    if message is not None:
-        assert r.json()["message"] == message
-
-
 def test_create_connection_returns_the_link_with_agent_and_corpus(t, db):
     agent_id = t.agent["id"]
     r = t.alice.post(url(agent_id, t.corpus.id))
-    assert r.status_code == 201, r.text
-    body = r.json()
-    assert body["success"] is True and body["message"] == "Agent corpus connection created successfully."
-    data = body["data"]
+    data = succeeded(r, 201, "Agent corpus connection created successfully.")
     assert set(data) == {
         "id",
         "agent",
@@ -109,7 +96,7 @@ def test_create_connection_returns_the_link_with_agent_and_corpus(t, db):
     assert live_links(db, agent_id) == [(default_corpus, True, True), (t.corpus.id, True, False)]
 
     again = t.alice.post(url(agent_id, t.corpus.id))
-    error(again, 409, "Agent corpus connection already exists.")
+    assert_error(again, 409, "Agent corpus connection already exists.")
     assert len(live_links(db, agent_id)) == 2
 
 
@@ -122,18 +109,20 @@ def test_create_connection_checks_the_agent_and_the_corpus(t, world, db):
     db.execute(update(Corpus).where(Corpus.id == deleted.id).values(is_deleted=True))
     db.commit()
     before = link_count(db)
-    error(t.alice.post(url(agent_id, 999999)), 404, "Corpus not found.")
-    error(t.alice.post(url(agent_id, foreign.id)), 404, "Corpus not found.")
-    error(t.alice.post(url(agent_id, private_of_bob.id)), 404, "Corpus not found.")
-    error(t.alice.post(url(agent_id, deleted.id)), 404, "Corpus not found.")
-    error(t.alice.post(url(999999, t.corpus.id)), 404, "Agent not found.")
-    error(t.bob.post(url(agent_id, t.corpus.id)), 403)  # sees the agent, may not edit it
-    error(carol.post(url(agent_id, t.corpus.id)), 404, "Agent not found.")
-    error(t.alice.post(url("abc", t.corpus.id)), 400)
-    error(t.alice.post(url(agent_id, "abc")), 400)
-    error(t.alice.post(url(agent_id, 10**20)), 400)
-    error(world.key_for(t.alice, "read_only").post(url(agent_id, t.corpus.id)), 403)
-    error(world.key_for(t.alice, "restricted", {"agents": "read"}).post(url(agent_id, t.corpus.id)), 403)
+    assert_error(t.alice.post(url(agent_id, 999999)), 404, "Corpus not found.")
+    assert_error(t.alice.post(url(agent_id, foreign.id)), 404, "Corpus not found.")
+    assert_error(t.alice.post(url(agent_id, private_of_bob.id)), 404, "Corpus not found.")
+    assert_error(t.alice.post(url(agent_id, deleted.id)), 404, "Corpus not found.")
+    assert_error(t.alice.post(url(999999, t.corpus.id)), 404, "Agent not found.")
+    assert_error(t.bob.post(url(agent_id, t.corpus.id)), 403)  # sees the agent, may not edit it
+    assert_error(carol.post(url(agent_id, t.corpus.id)), 404, "Agent not found.")
+    assert_error(t.alice.post(url("abc", t.corpus.id)), 400)
+    assert_error(t.alice.post(url(agent_id, "abc")), 400)
+    assert_error(t.alice.post(url(agent_id, 10**20)), 400)
+    assert_error(world.key_for(t.alice, "read_only").post(url(agent_id, t.corpus.id)), 403)
+    assert_error(
+        world.key_for(t.alice, "restricted", {"agents": "read"}).post(url(agent_id, t.corpus.id)), 403
+    )
     assert link_count(db) == before
 
     # Corpora shared with the caller, or public ones, may be linked.
@@ -161,13 +150,13 @@ def test_get_and_list_connections(t, world, db):
     ]
     assert [c["is_default"] for c in listed] == [True, False]
 
-    error(t.alice.get(url(agent_id, 999999)), 404, "Agent corpus connection not found.")
-    error(world.user(t.org).get(url(agent_id)), 404, "Agent not found.")
-    error(t.alice.get(url("x")), 400)
+    assert_error(t.alice.get(url(agent_id, 999999)), 404, "Agent corpus connection not found.")
+    assert_error(world.user(t.org).get(url(agent_id)), 404, "Agent not found.")
+    assert_error(t.alice.get(url("x")), 400)
     # A corpus deleted elsewhere takes its connection with it.
     db.execute(update(Corpus).where(Corpus.id == t.corpus.id).values(is_deleted=True))
     db.commit()
-    error(t.alice.get(url(agent_id, t.corpus.id)), 404, "Agent corpus connection not found.")
+    assert_error(t.alice.get(url(agent_id, t.corpus.id)), 404, "Agent corpus connection not found.")
     assert [c["corpus"]["name"] for c in t.alice.get(url(agent_id)).json()["data"]] == ["Support_Default"]
 
 
@@ -186,14 +175,14 @@ def test_edit_connection_enables_and_disables(t, db):
     assert live_links(db, agent_id)[1] == (t.corpus.id, False, False)
 
     for body in ({}, {"is_enabled": "yes"}, {"is_enabled": None}, {"enabled": True}):
-        error(t.alice.put(url(agent_id, t.corpus.id), json=body), 400)
-    error(
+        assert_error(t.alice.put(url(agent_id, t.corpus.id), json=body), 400)
+    assert_error(
         t.alice.put(url(agent_id, t.corpus.id), content="{", headers={"Content-Type": "application/json"}),
         400,
     )
-    error(t.bob.put(url(agent_id, t.corpus.id), json={"is_enabled": True}), 403)
+    assert_error(t.bob.put(url(agent_id, t.corpus.id), json={"is_enabled": True}), 403)
     other = make_corpus(db, t.alice)
-    error(
+    assert_error(
         t.alice.put(url(agent_id, other.id), json={"is_enabled": True}),
         404,
         "Agent corpus connection not found.",
@@ -214,8 +203,8 @@ def test_delete_connection_is_a_soft_delete_and_keeps_the_default(t, db):
     assert r.json()["data"]["id"] == first["id"] and r.json()["data"]["is_deleted"] is True
     db.rollback()
     assert db.get(AgentCorpus, first["id"]).is_deleted is True  # still there, marked deleted
-    error(t.alice.get(url(agent_id, t.corpus.id)), 404)
-    error(t.alice.delete(url(agent_id, t.corpus.id)), 404, "Agent corpus connection not found.")
+    assert_error(t.alice.get(url(agent_id, t.corpus.id)), 404)
+    assert_error(t.alice.delete(url(agent_id, t.corpus.id)), 404, "Agent corpus connection not found.")
     assert t.corpus.id not in [c["corpus"]["id"] for c in t.alice.get(url(agent_id)).json()["data"]]
 
     # Connecting again makes a new connection.
@@ -223,9 +212,9 @@ def test_delete_connection_is_a_soft_delete_and_keeps_the_default(t, db):
     assert second.status_code == 201 and second.json()["data"]["id"] != first["id"]
 
     default_corpus = live_links(db, agent_id)[0][0]
-    error(t.alice.delete(url(agent_id, default_corpus)), 400)
-    error(t.bob.delete(url(agent_id, t.corpus.id)), 403)
-    error(t.alice.delete(url("abc", t.corpus.id)), 400)
+    assert_error(t.alice.delete(url(agent_id, default_corpus)), 400)
+    assert_error(t.bob.delete(url(agent_id, t.corpus.id)), 403)
+    assert_error(t.alice.delete(url("abc", t.corpus.id)), 400)
     assert live_links(db, agent_id) == [(default_corpus, True, True), (t.corpus.id, True, False)]
 
 
@@ -234,7 +223,7 @@ def test_delete_all_connections_keeps_the_default(t, db):
     extra = make_corpus(db, t.alice)
     for corpus_id in (t.corpus.id, extra.id):
         assert t.alice.post(url(agent_id, corpus_id)).status_code == 201
-    error(t.bob.delete(url(agent_id)), 403)
+    assert_error(t.bob.delete(url(agent_id)), 403)
     assert len(live_links(db, agent_id)) == 3
 
     r = t.alice.delete(url(agent_id))
@@ -245,7 +234,7 @@ def test_delete_all_connections_keeps_the_default(t, db):
     default_corpus = live_links(db, agent_id)[0][0]
     assert live_links(db, agent_id) == [(default_corpus, True, True)]
     assert t.alice.delete(url(agent_id)).json()["data"] == []
-    error(t.alice.delete(url(999999)), 404)
+    assert_error(t.alice.delete(url(999999)), 404)
 
 
 def test_other_organisations_and_scoped_keys(t, world, db):
@@ -263,10 +252,10 @@ def test_other_organisations_and_scoped_keys(t, world, db):
         ("GET", url(agent_id), {}),
         ("DELETE", url(agent_id), {}),
     ):
-        error(outsider.request(method, path, **kwargs), 404)
+        assert_error(outsider.request(method, path, **kwargs), 404)
     # Their own agent cannot be linked to our corpus either.
     own = outsider.post("/v2/api/agent", json={"name": "Theirs", "project_id": project.id}).json()["data"]
-    error(outsider.post(url(own["id"], t.corpus.id)), 404, "Corpus not found.")
+    assert_error(outsider.post(url(own["id"], t.corpus.id)), 404, "Corpus not found.")
     assert [c["agent"]["id"] for c in outsider.get(url(own["id"])).json()["data"]] == [own["id"]]
     assert live_links(db, agent_id) == before
 
@@ -276,8 +265,8 @@ def test_other_organisations_and_scoped_keys(t, world, db):
     reader = world.key_for(t.alice, "restricted", {"agents": "read"})
     assert reader.get(url(agent_id)).status_code == 200
     for key in (read_only, reader):
-        error(key.put(url(agent_id, t.corpus.id), json={"is_enabled": False}), 403)
-        error(key.delete(url(agent_id, t.corpus.id)), 403)
-        error(key.delete(url(agent_id)), 403)
-    error(world.key_for(t.alice, "restricted", {"corpora": "write"}).get(url(agent_id)), 403)
+        assert_error(key.put(url(agent_id, t.corpus.id), json={"is_enabled": False}), 403)
+        assert_error(key.delete(url(agent_id, t.corpus.id)), 403)
+        assert_error(key.delete(url(agent_id)), 403)
+    assert_error(world.key_for(t.alice, "restricted", {"corpora": "write"}).get(url(agent_id)), 403)
     assert live_links(db, agent_id) == before

@@ -3,7 +3,6 @@ recent and starred agents."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -17,9 +16,8 @@ from parley.corpora.models import AgentCorpus, Corpus
 from parley.llm.models import LLMConfig
 from parley.projects.models import Project, ProjectMember
 from tests.support.world import Actor, World
-from tests.surfaces.ejento.factories import add_team_members, make_agent
+from tests.surfaces.ejento.factories import TIMESTAMP, assert_error, make_agent, succeeded
 
-TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 # The full Agent form of the Create Agent By Configure example, plus the audit fields.
 AGENT_KEYS = {
     "id",
@@ -71,9 +69,7 @@ def t(world: World, db: Session) -> Tenant:
     org = world.org()
     admin = world.user(org, admin=True)
     alice, bob, manager, carol = world.user(org), world.user(org), world.user(org), world.user(org)
-    team = world.team(org)
-    add_team_members(db, team, alice, bob)
-    add_team_members(db, team, manager, role="Admin")
+    team = world.team(org, {alice: "Member", bob: "Member", manager: "Admin"})
     return Tenant(org, admin, alice, bob, manager, carol, world.project(team), world.project(team))
 
 
@@ -91,14 +87,6 @@ def counts(db: Session) -> tuple[int, ...]:
     )
     db.rollback()  # hold no stale snapshot: a later write to arrange data would be refused
     return found
-
-
-def error(r, status: int, message: str | None = None) -> None:  # type: ignore[no-untyped-def]
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert body["success"] is False and "data" in body
-    if message is not None:
-        assert body["message"] == message
 
 
 def ids(r) -> list[int]:  # type: ignore[no-untyped-def]
@@ -132,10 +120,7 @@ def test_create_agent_by_configure_returns_the_full_agent_with_its_default_corpu
             "sample_q3": "Who to call?",
         },
     )
-    assert r.status_code == 201, r.text
-    body = r.json()
-    assert body["success"] is True and body["message"] == "Agent created successfully"
-    data = body["data"]
+    data = succeeded(r, 201, "Agent created successfully")
     assert set(data) == AGENT_KEYS
     agent_id = data["id"]
     assert data["agent_type"]["id"] == custom_type.id and data["agent_type"]["name"] == "Custom"
@@ -220,8 +205,8 @@ def test_create_agent_rejects_bad_input_and_writes_nothing(t, world, db):
         ({**good, "project_id": 987654}, 404, "Project not found."),
     ]
     for body, status, message in cases:
-        error(t.alice.post("/v2/api/agent", json=body), status, message)
-    error(
+        assert_error(t.alice.post("/v2/api/agent", json=body), status, message)
+    assert_error(
         t.alice.post("/v2/api/agent", content="{not json", headers={"Content-Type": "application/json"}),
         400,
         "Malformed JSON body.",
@@ -232,7 +217,7 @@ def test_create_agent_rejects_bad_input_and_writes_nothing(t, world, db):
 def test_who_may_create_agents_and_for_whom(t, world, db):
     before = counts(db)
     # Not in the project's team: the project is not even visible.
-    error(
+    assert_error(
         t.carol.post("/v2/api/agent", json={"name": "X", "project_id": t.project.id}),
         404,
         "Project not found.",
@@ -240,21 +225,21 @@ def test_who_may_create_agents_and_for_whom(t, world, db):
     # A member refused the capability.
     db.add(UserPermission(org_id=t.org.id, user_id=t.bob.id, permission="create_agent", is_allowed=False))
     db.commit()
-    error(t.bob.post("/v2/api/agent", json={"name": "X", "project_id": t.project.id}), 403)
+    assert_error(t.bob.post("/v2/api/agent", json={"name": "X", "project_id": t.project.id}), 403)
     # Only admins choose another owner.
-    error(
+    assert_error(
         t.alice.post("/v2/api/agent", json={"name": "X", "project_id": t.project.id, "user_id": t.bob.id}),
         403,
     )
     foreigner = world.user(world.org())
     r = t.admin.post("/v2/api/agent", json={"name": "X", "project_id": t.project.id, "user_id": foreigner.id})
-    error(r, 404, "User not found.")
+    assert_error(r, 404, "User not found.")
     # Scoped keys cannot write agents.
     for key in (
         world.key_for(t.alice, "read_only"),
         world.key_for(t.alice, "restricted", {"agents": "read"}),
     ):
-        error(key.post("/v2/api/agent", json={"name": "X", "project_id": t.project.id}), 403)
+        assert_error(key.post("/v2/api/agent", json={"name": "X", "project_id": t.project.id}), 403)
     assert counts(db) == before
 
     # A project member outside the team may add agents to that project.
@@ -286,12 +271,10 @@ def test_agent_builder_saves_history_flags_and_project(t, db):
             "flags": {"image_generation_enabled": True},
         },
     )
-    assert r.status_code == 201, r.text
-    body = r.json()
-    assert body["message"] == "Agent chat created successfully" and body["success"] is True
-    assert set(body["data"]) == AGENT_KEYS
-    assert body["data"]["id"] == agent["id"] and body["data"]["project"] == t.other_project.id
-    assert body["data"]["modified_by"] == t.alice.email
+    data = succeeded(r, 201, "Agent chat created successfully")
+    assert set(data) == AGENT_KEYS
+    assert data["id"] == agent["id"] and data["project"] == t.other_project.id
+    assert data["modified_by"] == t.alice.email
     db.rollback()
     stored = db.get(Agent, agent["id"])
     assert stored.notes == "User wants a travel agent."
@@ -313,13 +296,15 @@ def test_agent_builder_rejects_bad_input_and_other_peoples_agents(t, world, db):
     agent = create(t.alice, t.project, access="Public")
     url = "/v2/api/agent/agentbuilder"
     good = {"agent_id": agent["id"], "project_id": t.project.id, "history": "changed"}
-    error(t.alice.post(url, json={"project_id": t.project.id}), 400)
-    error(t.alice.post(url, json={**good, "flags": {"image_generation_enabled": "maybe"}}), 400)
-    error(t.alice.post(url, json={**good, "agent_id": 424242}), 404, "Agent not found.")
+    assert_error(t.alice.post(url, json={"project_id": t.project.id}), 400)
+    assert_error(t.alice.post(url, json={**good, "flags": {"image_generation_enabled": "maybe"}}), 400)
+    assert_error(t.alice.post(url, json={**good, "agent_id": 424242}), 404, "Agent not found.")
     foreign_project = world.project(world.team(world.org()))
-    error(t.alice.post(url, json={**good, "project_id": foreign_project.id}), 404, "Project not found.")
-    error(t.bob.post(url, json=good), 403)  # sees the Public agent, may not edit it
-    error(world.key_for(t.alice, "read_only").post(url, json=good), 403)
+    assert_error(
+        t.alice.post(url, json={**good, "project_id": foreign_project.id}), 404, "Project not found."
+    )
+    assert_error(t.bob.post(url, json=good), 403)  # sees the Public agent, may not edit it
+    assert_error(world.key_for(t.alice, "read_only").post(url, json=good), 403)
     db.rollback()
     stored = db.get(Agent, agent["id"])
     assert stored.notes == "" and stored.project_id == t.project.id and stored.modified_by == ""
@@ -355,14 +340,13 @@ def test_get_all_agents_paginates_filters_and_respects_access(t, db):
     assert ids(t.admin.get("/v2/api/agent")) == [public["id"], only_team["id"], only_me["id"]]
 
     for params in ({"items_per_page": 0}, {"page": 0}, {"page": "x"}, {"access": "Everyone"}):
-        error(t.alice.get("/v2/api/agent", params=params), 400)
+        assert_error(t.alice.get("/v2/api/agent", params=params), 400)
 
 
 def test_get_agent_by_team_and_by_user_team(t, world, db):
     in_team = create(t.alice, t.project, access="Only team")
     mine_only = create(t.alice, t.other_project, access="Only me")
-    elsewhere_team = world.team(t.org)
-    add_team_members(db, elsewhere_team, t.carol)
+    elsewhere_team = world.team(t.org, {t.carol: "Member"})
     elsewhere = create(t.carol, world.project(elsewhere_team), access="Public")
     team_id = t.project.team_id
 
@@ -372,9 +356,9 @@ def test_get_agent_by_team_and_by_user_team(t, world, db):
     assert set(r.json()["data"][0]) == AGENT_KEYS
     assert ids(t.alice.get(f"/v2/api/team/{team_id}/agent")) == [mine_only["id"], in_team["id"]]
     assert ids(t.admin.get(f"/v2/api/team/{elsewhere_team.id}/agent")) == [elsewhere["id"]]
-    error(t.carol.get(f"/v2/api/team/{team_id}/agent"), 404, "Team not found.")
-    error(t.alice.get("/v2/api/team/abc/agent"), 400)
-    error(t.alice.get("/v2/api/team/999999/agent"), 404)
+    assert_error(t.carol.get(f"/v2/api/team/{team_id}/agent"), 404, "Team not found.")
+    assert_error(t.alice.get("/v2/api/team/abc/agent"), 400)
+    assert_error(t.alice.get("/v2/api/team/999999/agent"), 404)
 
     r = t.bob.get("/v2/api/agent/user-team")
     assert r.json()["message"] == "User team agents fetched successfully"
@@ -386,8 +370,7 @@ def test_get_agent_by_team_and_by_user_team(t, world, db):
 def test_agent_filtered(t, world, db):
     qna = create(t.alice, t.project, name="Old QnA", access="Public")
     custom = create(t.bob, t.other_project, name="New custom", type="Custom", access="Public")
-    other_team = world.team(t.org)
-    add_team_members(db, other_team, t.carol)
+    other_team = world.team(t.org, {t.carol: "Member"})
     third = create(t.carol, world.project(other_team), name="Third", access="Public")
     db.execute(
         update(Agent)
@@ -422,7 +405,7 @@ def test_agent_filtered(t, world, db):
         {"access": "nobody"},
         {"items_per_page": 0},
     ):
-        error(t.alice.get(url, params=params), 400)
+        assert_error(t.alice.get(url, params=params), 400)
 
 
 # -- Get Agent and Edit Agent --------------------------------------------------------------------
@@ -433,13 +416,13 @@ def test_get_agent(t, db):
     r = t.bob.get(f"/v2/api/agent/{agent['id']}")
     assert r.status_code == 200 and r.json()["message"] == "Agent fetched successfully"
     assert r.json()["data"] == agent
-    error(t.carol.get(f"/v2/api/agent/{agent['id']}"), 404, "Agent not found.")
-    error(t.alice.get("/v2/api/agent/abc"), 400)
-    error(t.alice.get("/v2/api/agent/0"), 400)
-    error(t.alice.get(f"/v2/api/agent/{10**20}"), 400)
+    assert_error(t.carol.get(f"/v2/api/agent/{agent['id']}"), 404, "Agent not found.")
+    assert_error(t.alice.get("/v2/api/agent/abc"), 400)
+    assert_error(t.alice.get("/v2/api/agent/0"), 400)
+    assert_error(t.alice.get(f"/v2/api/agent/{10**20}"), 400)
     db.execute(update(Agent).where(Agent.id == agent["id"]).values(is_deleted=True))
     db.commit()
-    error(t.alice.get(f"/v2/api/agent/{agent['id']}"), 404, "Agent not found.")
+    assert_error(t.alice.get(f"/v2/api/agent/{agent['id']}"), 404, "Agent not found.")
 
 
 def test_edit_agent_with_multipart_form(t, db):
@@ -466,10 +449,7 @@ def test_edit_agent_with_multipart_form(t, db):
         },
         files={"unused": ("", b"")},  # forces multipart/form-data, as Ejento clients send it
     )
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert body["message"] == "Agent data updated successfully" and body["success"] is True
-    data = body["data"]
+    data = succeeded(r, 200, "Agent data updated successfully")
     assert set(data) == AGENT_KEYS
     assert data["agent_name"] == "After Edit" and data["domain"] == "New description"
     assert data["project"] == t.other_project.id and data["agent_type"]["name"] == "Custom"
@@ -515,12 +495,14 @@ def test_edit_agent_rejects_bad_input_and_changes_nothing(t, world, db):
         ({"name": "Changed", "llm_model": "missing"}, 404, None),  # nothing half-applied
     ]
     for form, status, message in cases:
-        error(t.alice.put(url, data=form), status, message)
-    error(t.alice.put(url, content="{oops", headers={"Content-Type": "application/json"}), 400)
-    error(t.alice.put(url, json=["not", "an", "object"]), 400)
-    error(t.alice.put(url, json={"name": None}), 400, "Invalid request: Value error, name cannot be null")
-    error(t.alice.put(url, json={"custom_instructions": None}), 400)
-    error(t.alice.put("/v2/api/agent/abc", data={"name": "x"}), 400)
+        assert_error(t.alice.put(url, data=form), status, message)
+    assert_error(t.alice.put(url, content="{oops", headers={"Content-Type": "application/json"}), 400)
+    assert_error(t.alice.put(url, json=["not", "an", "object"]), 400)
+    assert_error(
+        t.alice.put(url, json={"name": None}), 400, "Invalid request: Value error, name cannot be null"
+    )
+    assert_error(t.alice.put(url, json={"custom_instructions": None}), 400)
+    assert_error(t.alice.put("/v2/api/agent/abc", data={"name": "x"}), 400)
     db.rollback()  # a fresh snapshot: see what the API committed
     stored = db.get(Agent, agent["id"])
     assert (stored.agent_name, stored.modified_by, stored.llm_config_id) == ("Stable", "", None)
@@ -535,22 +517,22 @@ def test_edit_agent_rejects_bad_input_and_changes_nothing(t, world, db):
 def test_edit_agent_permissions(t, world, db):
     agent = create(t.alice, t.project, name="Team agent", access="Only team")
     url = f"/v2/api/agent/{agent['id']}"
-    error(t.bob.put(url, data={"name": "Bob was here"}), 403)  # sees it, does not manage the team
-    error(t.carol.put(url, data={"name": "Carol was here"}), 404)  # cannot see it
-    error(world.key_for(t.alice, "read_only").put(url, data={"name": "x"}), 403)
-    error(world.key_for(t.alice, "restricted", {"agents": "read"}).put(url, data={"name": "x"}), 403)
+    assert_error(t.bob.put(url, data={"name": "Bob was here"}), 403)  # sees it, does not manage the team
+    assert_error(t.carol.put(url, data={"name": "Carol was here"}), 404)  # cannot see it
+    assert_error(world.key_for(t.alice, "read_only").put(url, data={"name": "x"}), 403)
+    assert_error(world.key_for(t.alice, "restricted", {"agents": "read"}).put(url, data={"name": "x"}), 403)
     db.rollback()
     assert db.get(Agent, agent["id"]).agent_name == "Team agent"
 
     assert world.key_for(t.alice, "read_only").get(url).status_code == 200
     assert world.key_for(t.alice, "restricted", {"agents": "read"}).get(url).status_code == 200
-    error(world.key_for(t.alice, "restricted", {"corpora": "write"}).get(url), 403)
+    assert_error(world.key_for(t.alice, "restricted", {"corpora": "write"}).get(url), 403)
 
     r = t.manager.put(url, data={"name": "By the manager"})
     assert r.status_code == 200 and r.json()["data"]["modified_by"] == t.manager.email
     r = t.admin.put(url, json={"access": "Only me"})
     assert r.status_code == 200 and r.json()["data"]["agent_name"] == "By the manager"
-    error(t.bob.get(url), 404)  # now private to alice
+    assert_error(t.bob.get(url), 404)  # now private to alice
 
 
 # -- recent and starred ----------------------------------------------------------------------------
@@ -593,15 +575,17 @@ def test_recent_and_starred_agents(t, world, db, kind):
     # Bad input and other tenants write nothing.
     before = counts(db)
     foreign_admin = world.user(world.org(), admin=True)
-    error(foreign_admin.post(f"/v2/api/agent/{first['id']}/{kind}"), 404, "Agent not found.")
-    error(foreign_admin.delete(f"/v2/api/agent/{first['id']}/{kind}"), 404)
-    error(t.carol.post(f"/v2/api/agent/{second['id']}/{kind}"), 404)
-    error(t.alice.post(f"/v2/api/agent/abc/{kind}"), 400)
-    error(t.alice.post(f"/v2/api/agent/999999/{kind}"), 404)
-    error(world.key_for(t.alice, "read_only").post(f"/v2/api/agent/{first['id']}/{kind}"), 403)
-    error(world.key_for(t.alice, "read_only").delete(f"/v2/api/agent/{first['id']}/{kind}"), 403)
+    assert_error(foreign_admin.post(f"/v2/api/agent/{first['id']}/{kind}"), 404, "Agent not found.")
+    assert_error(foreign_admin.delete(f"/v2/api/agent/{first['id']}/{kind}"), 404)
+    assert_error(t.carol.post(f"/v2/api/agent/{second['id']}/{kind}"), 404)
+    assert_error(t.alice.post(f"/v2/api/agent/abc/{kind}"), 400)
+    assert_error(t.alice.post(f"/v2/api/agent/999999/{kind}"), 404)
+    assert_error(world.key_for(t.alice, "read_only").post(f"/v2/api/agent/{first['id']}/{kind}"), 403)
+    assert_error(world.key_for(t.alice, "read_only").delete(f"/v2/api/agent/{first['id']}/{kind}"), 403)
     assert world.key_for(t.alice, "read_only").get(f"/v2/api/agent/{kind}").status_code == 200
-    error(world.key_for(t.alice, "restricted", {"projects": "write"}).get(f"/v2/api/agent/{kind}"), 403)
+    assert_error(
+        world.key_for(t.alice, "restricted", {"projects": "write"}).get(f"/v2/api/agent/{kind}"), 403
+    )
     assert foreign_admin.get(f"/v2/api/agent/{kind}").json()["data"] == []
     assert counts(db) == before
 
@@ -611,7 +595,7 @@ def test_recent_and_starred_agents(t, world, db, kind):
         "message": f"{label} Agent deleted successfully",
         "data": None,
     }
-    error(t.alice.delete(f"/v2/api/agent/{first['id']}/{kind}"), 404, f"{label} agent not found.")
+    assert_error(t.alice.delete(f"/v2/api/agent/{first['id']}/{kind}"), 404, f"{label} agent not found.")
     assert t.alice.get(f"/v2/api/agent/{kind}").json()["data"] == []
     db.rollback()  # a fresh snapshot: see what the API committed
     assert db.scalar(select(func.count()).select_from(model).where(model.agent_id == first["id"])) == 0
@@ -633,33 +617,32 @@ def test_another_organisation_never_reaches_these_agents(t, world, db):
     agent = create(t.alice, t.project, name="Secret", access="Public")
     other_org = world.org()
     outsider = world.user(other_org, admin=True)
-    their_team = world.team(other_org)
-    add_team_members(db, their_team, outsider)
+    their_team = world.team(other_org, {outsider: "Member"})
     their_project = world.project(their_team)
     theirs = make_agent(db, outsider, their_project, access="Public", name="Theirs")
     before = counts(db)
 
     url = f"/v2/api/agent/{agent['id']}"
-    error(outsider.get(url), 404, "Agent not found.")
-    error(outsider.put(url, data={"name": "Stolen"}), 404)
-    error(outsider.put(url, json={"name": "Stolen"}), 404)
-    error(outsider.post(f"{url}/recent"), 404)
-    error(outsider.post(f"{url}/starred"), 404)
-    error(
+    assert_error(outsider.get(url), 404, "Agent not found.")
+    assert_error(outsider.put(url, data={"name": "Stolen"}), 404)
+    assert_error(outsider.put(url, json={"name": "Stolen"}), 404)
+    assert_error(outsider.post(f"{url}/recent"), 404)
+    assert_error(outsider.post(f"{url}/starred"), 404)
+    assert_error(
         outsider.post(
             "/v2/api/agent/agentbuilder", json={"agent_id": agent["id"], "project_id": their_project.id}
         ),
         404,
     )
-    error(
+    assert_error(
         outsider.post("/v2/api/agent", json={"name": "X", "project_id": t.project.id}),
         404,
         "Project not found.",
     )
-    error(outsider.get(f"/v2/api/team/{t.project.team_id}/agent"), 404, "Team not found.")
+    assert_error(outsider.get(f"/v2/api/team/{t.project.team_id}/agent"), 404, "Team not found.")
     # Their own edits cannot point at our rows either.
-    error(outsider.put(f"/v2/api/agent/{theirs.id}", data={"project_id": str(t.project.id)}), 404)
-    error(outsider.put(f"/v2/api/agent/{theirs.id}", data={"cloned_from": str(agent["id"])}), 404)
+    assert_error(outsider.put(f"/v2/api/agent/{theirs.id}", data={"project_id": str(t.project.id)}), 404)
+    assert_error(outsider.put(f"/v2/api/agent/{theirs.id}", data={"cloned_from": str(agent["id"])}), 404)
     assert counts(db) == before
 
     assert ids(outsider.get("/v2/api/agent")) == [theirs.id]

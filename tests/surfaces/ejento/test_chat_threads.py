@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from parley.accounts.models import Organization
@@ -17,16 +15,18 @@ from parley.projects.models import Project
 from parley.threads.models import ChatThread, ChatThreadCorpus
 from tests.support.world import Actor, World
 from tests.surfaces.ejento.factories import (
-    add_team_members,
+    TIMESTAMP,
+    assert_error,
+    count,
     make_agent,
     make_corpus,
     make_feedback,
     make_response,
     make_thread,
+    reload,
+    succeeded,
 )
 
-T = TypeVar("T")
-TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 # Field for field the "Get All Chat Threads Of An Agent" example of the Ejento docs.
 THREAD_KEYS = [
     "id",
@@ -59,38 +59,10 @@ def t(world: World, db: Session) -> Tenant:
     org = world.org()
     admin = world.user(org, admin=True)
     owner, alice, bob = world.user(org), world.user(org), world.user(org)
-    team = world.team(org)
-    add_team_members(db, team, owner, alice, bob)
+    team = world.team(org, {owner: "Member", alice: "Member", bob: "Member"})
     project = world.project(team)
     agent = make_agent(db, owner, project, access="Public", name="Helpdesk")
     return Tenant(org, admin, owner, alice, bob, project, agent)
-
-
-# The test session reads in short transactions of its own: an open SQLite read transaction is a
-# snapshot that would neither show the API's later writes nor allow the session to write again.
-
-
-def reload(db: Session, model: type[T], entity_id: int) -> T:
-    db.commit()
-    row = db.get(model, entity_id, populate_existing=True)
-    db.commit()  # expire_on_commit is off: the row stays loaded
-    assert row is not None
-    return row
-
-
-def count(db: Session, model: type) -> int:
-    db.commit()
-    total = db.scalar(select(func.count(model.id))) or 0
-    db.commit()
-    return total
-
-
-def assert_error(r, status: int, message: str | None = None) -> None:  # type: ignore[no-untyped-def]
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert body["success"] is False and set(body) == {"success", "message", "data"}
-    if message is not None:
-        assert body["message"] == message
 
 
 def set_created_on(db: Session, thread: ChatThread, when: datetime) -> None:
@@ -102,11 +74,9 @@ def set_created_on(db: Session, thread: ChatThread, when: datetime) -> None:
 
 
 def test_create_chat_thread_without_body_and_with_title(t: Tenant, db: Session):
-    r = t.alice.post(f"/v2/api/agent/{t.agent.id}/chat-thread")
-    assert r.status_code == 201, r.text
-    body = r.json()
-    assert body["success"] is True and body["message"] == "Chat Thread created successfully."
-    data = body["data"]
+    data = succeeded(
+        t.alice.post(f"/v2/api/agent/{t.agent.id}/chat-thread"), 201, "Chat Thread created successfully."
+    )
     assert list(data) == THREAD_KEYS
     assert data["title"] == "New Chat"
     assert data["agent"] == t.agent.id and data["user"] == t.alice.id
@@ -168,16 +138,15 @@ def test_list_threads_of_agent_matches_the_documented_example(t: Tenant, db: Ses
     make_thread(db, t.alice, other_agent, title="Elsewhere")
     set_created_on(db, first, datetime(2025, 1, 8, 22, 0, 19, 910507, tzinfo=UTC))
 
-    r = t.alice.get(f"/v2/api/agent/{t.agent.id}/chat-thread")
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert body["success"] is True and body["message"] == "Chat Threads Found Successfully."
-    assert isinstance(body["data"], list)
-    assert [d["title"] for d in body["data"]] == ["Second", "First"]  # newest first
-    for item in body["data"]:
+    data = succeeded(
+        t.alice.get(f"/v2/api/agent/{t.agent.id}/chat-thread"), 200, "Chat Threads Found Successfully."
+    )
+    assert isinstance(data, list)
+    assert [d["title"] for d in data] == ["Second", "First"]  # newest first
+    for item in data:
         assert list(item) == THREAD_KEYS
         assert TIMESTAMP.match(item["created_on"]) and TIMESTAMP.match(item["modified_on"])
-    item = body["data"][1]
+    item = data[1]
     assert item == {
         "id": first.id,
         "corpus_id": None,
@@ -227,10 +196,7 @@ def test_admin_panel_lists_all_users_threads_with_activity_and_pagination(t: Ten
 
     for caller in (t.admin, t.owner):  # the organisation admin and the agent's editor
         r = caller.get(admin_path(t.agent), params={"items_per_page": 2})
-        assert r.status_code == 200, r.text
-        body = r.json()
-        assert body["message"] == "Chat Threads Found Successfully."
-        data = body["data"]
+        data = succeeded(r, 200, "Chat Threads Found Successfully.")
         assert (data["count"], data["num_pages"], data["current_page"]) == (3, 2, 1)
         assert [c["id"] for c in data["chat_threads"]] == [a2.id, b1.id]
     page2 = t.admin.get(admin_path(t.agent), params={"items_per_page": 2, "page": 2}).json()["data"]
@@ -323,12 +289,9 @@ def test_reduced_chatlogs_for_admins_and_agent_editors(t: Tenant, db: Session):
     make_feedback(db, t.bob, first, up=False)
 
     for caller in (t.admin, t.owner):
-        r = caller.get(reduced_path(thread))
-        assert r.status_code == 200, r.text
-        body = r.json()
-        assert body["success"] is True and body["message"] == "Chatlogs Found Successfully."
-        assert [d["id"] for d in body["data"]] == [first.id, second.id]  # oldest first
-    one, two = body["data"]
+        data = succeeded(caller.get(reduced_path(thread)), 200, "Chatlogs Found Successfully.")
+        assert [d["id"] for d in data] == [first.id, second.id]  # oldest first
+    one, two = data
     assert list(one) == [
         "id",
         "question",
@@ -381,12 +344,9 @@ def test_get_edit_and_delete_own_thread(t: Tenant, db: Session):
     assert edited["modified_on"] > got["modified_on"] and edited["created_on"] == got["created_on"]
     assert reload(db, ChatThread, thread.id).title == "Quarterly report"
 
-    r = t.alice.delete(path)
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert body["message"] == "Chat Thread Deleted Successfully."
-    assert isinstance(body["data"], list) and len(body["data"]) == 1
-    deleted = body["data"][0]
+    data = succeeded(t.alice.delete(path), 200, "Chat Thread Deleted Successfully.")
+    assert isinstance(data, list) and len(data) == 1
+    deleted = data[0]
     assert list(deleted) == THREAD_KEYS and deleted["id"] == thread.id and deleted["is_deleted"] is True
     assert reload(db, ChatThread, thread.id).is_deleted is True  # soft delete: the row stays
     assert_error(t.alice.get(path), 404, "Chat Thread not found.")
@@ -451,11 +411,7 @@ def test_connect_get_and_delete_attachment_corpus(t: Tenant, db: Session):
     corpus = make_corpus(db, t.alice, corpus_type="attachment", name="Uploads")
     path = link_path(thread, corpus)
 
-    r = t.alice.post(path)
-    assert r.status_code == 201, r.text
-    body = r.json()
-    assert body["message"] == "Chat thread corpus connection created successfully."
-    link = body["data"]
+    link = succeeded(t.alice.post(path), 201, "Chat thread corpus connection created successfully.")
     assert list(link) == [
         "id",
         "chatthread",

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from parley.accounts.models import Organization, Team
 from parley.corpora.models import AgentCorpus, Corpus, CorpusPermission
 from tests.support.world import Actor, World
-from tests.surfaces.ejento.factories import add_team_members, make_agent, make_corpus
+from tests.surfaces.ejento.factories import (
+    TIMESTAMP,
+    assert_error,
+    count,
+    fresh,
+    make_agent,
+    make_corpus,
+    succeeded,
+)
 
-TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 GRANT_KEYS = {"id", "corpus", "user", "team", "permission", "created_by", "created_on"}
 
 
@@ -35,30 +41,6 @@ def t(world: World, db: Session) -> Tenant:
     return Tenant(org, admin, owner, alice, bob, make_corpus(db, owner, name="Handbook"))
 
 
-@pytest.fixture
-def other(world: World) -> Actor:
-    """An admin of another organisation."""
-    return world.user(world.org("Other"), admin=True)
-
-
-def failed(r, status: int) -> dict:  # type: ignore[no-untyped-def]
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert body["success"] is False and isinstance(body["message"], str) and body["message"]
-    return body
-
-
-def fresh(db: Session) -> None:
-    """See the API's writes: end the test session's read snapshot (SQLite) and reload rows."""
-    db.rollback()
-    db.expire_all()
-
-
-def count(db: Session, model: type, *where: object) -> int:
-    fresh(db)
-    return db.scalar(select(func.count()).select_from(model).where(*where)) or 0  # type: ignore[arg-type]
-
-
 def grant(actor: Actor, corpus_id: int, **body: object) -> dict:
     r = actor.post(f"/v2/api/corpus/{corpus_id}/permission", json=body)
     assert r.status_code == 201, r.text
@@ -76,10 +58,7 @@ def listed(actor: Actor, **params: object) -> list[int]:
 
 def test_create_corpus_returns_the_documented_corpus_in_the_envelope(t, db):
     r = t.alice.post("/v2/api/corpus", json={"name": "  Policies ", "description": "HR policies"})
-    assert r.status_code == 201, r.text
-    body = r.json()
-    assert body["success"] is True and body["message"] == "Corpus created successfully."
-    data = body["data"]
+    data = succeeded(r, 201, "Corpus created successfully.")
     # Every field of the Ejento "Create Corpus" example, plus Parley's type and tags.
     assert isinstance(data["id"], int)
     assert data["indexing_mode"] == {"id": 1, "mode": "exhaustive"}
@@ -126,10 +105,12 @@ def test_create_corpus_rejects_bad_input_and_duplicate_names(t, other, db):
         {"name": "Ok", "is_public": "maybe"},
         {"name": None},
     ):
-        failed(t.owner.post("/v2/api/corpus", json=body), 400)
-    failed(t.owner.post("/v2/api/corpus", content=b"{", headers={"Content-Type": "application/json"}), 400)
+        assert_error(t.owner.post("/v2/api/corpus", json=body), 400)
+    assert_error(
+        t.owner.post("/v2/api/corpus", content=b"{", headers={"Content-Type": "application/json"}), 400
+    )
     # Names are unique per owner, ignoring case.
-    dup = failed(t.owner.post("/v2/api/corpus", json={"name": "handbook"}), 409)
+    dup = assert_error(t.owner.post("/v2/api/corpus", json={"name": "handbook"}), 409)
     assert dup["message"] == "A corpus with this name already exists."
     assert count(db, Corpus) == before
 
@@ -169,7 +150,7 @@ def test_get_all_corpus_lists_visible_corpora_only(world, t, other, db):
     assert (page["count"], page["num_pages"], [c["id"] for c in page["corpora"]]) == (3, 2, [t.corpus.id])
     assert listed(t.owner, page=50) == []
     for params in ({"type": "video"}, {"items_per_page": 0}, {"page": -1}):
-        failed(t.owner.get("/v2/api/corpus", params=params), 400)
+        assert_error(t.owner.get("/v2/api/corpus", params=params), 400)
 
 
 def test_get_corpus_follows_visibility(t, other, db):
@@ -183,18 +164,18 @@ def test_get_corpus_follows_visibility(t, other, db):
         t.org.id,
     )
     assert t.admin.get(f"/v2/api/corpus/{t.corpus.id}").status_code == 200
-    assert failed(t.alice.get(f"/v2/api/corpus/{t.corpus.id}"), 404)["message"] == "Corpus not found."
+    assert_error(t.alice.get(f"/v2/api/corpus/{t.corpus.id}"), 404, "Corpus not found.")
 
     public = make_corpus(db, t.owner, name="Public", is_public=True)
     assert t.alice.get(f"/v2/api/corpus/{public.id}").status_code == 200
-    failed(other.get(f"/v2/api/corpus/{public.id}"), 404)
-    failed(t.owner.get("/v2/api/corpus/999999"), 404)
+    assert_error(other.get(f"/v2/api/corpus/{public.id}"), 404)
+    assert_error(t.owner.get("/v2/api/corpus/999999"), 404)
     for malformed in ("first", "0", "-3", "99999999999999999999", "1.5"):
-        failed(t.owner.get(f"/v2/api/corpus/{malformed}"), 400)
-    failed(t.owner.get(f"/v2/api/corpus/{t.corpus.id}/permission/user/99999999999999999999"), 400)
+        assert_error(t.owner.get(f"/v2/api/corpus/{malformed}"), 400)
+    assert_error(t.owner.get(f"/v2/api/corpus/{t.corpus.id}/permission/user/99999999999999999999"), 400)
     db.execute(update(Corpus).where(Corpus.id == public.id).values(is_deleted=True))
     db.commit()
-    failed(t.alice.get(f"/v2/api/corpus/{public.id}"), 404)
+    assert_error(t.alice.get(f"/v2/api/corpus/{public.id}"), 404)
 
 
 # -- Edit Corpus ------------------------------------------------------------------------------------------
@@ -220,8 +201,10 @@ def test_owner_edits_only_the_fields_sent(t, db):
         True,
     )
 
-    assert failed(t.owner.put(f"/v2/api/corpus/{t.corpus.id}", json={"name": "taken"}), 409)["message"] == (
-        "A corpus with this name already exists."
+    assert_error(
+        t.owner.put(f"/v2/api/corpus/{t.corpus.id}", json={"name": "taken"}),
+        409,
+        "A corpus with this name already exists.",
     )
     for body in (
         {"name": None},
@@ -230,7 +213,7 @@ def test_owner_edits_only_the_fields_sent(t, db):
         {"is_public": "sometimes"},
         {"description": 5},
     ):
-        failed(t.owner.put(f"/v2/api/corpus/{t.corpus.id}", json=body), 400)
+        assert_error(t.owner.put(f"/v2/api/corpus/{t.corpus.id}", json=body), 400)
     fresh(db)
     stored = db.get(Corpus, t.corpus.id)
     assert (stored.name, stored.description, stored.tags, stored.is_public) == (
@@ -245,10 +228,10 @@ def test_edit_needs_write_and_is_public_needs_the_owner(t, db):
     grant(t.owner, t.corpus.id, user_id=t.alice.id, permission="read")
     grant(t.owner, t.corpus.id, user_id=t.bob.id, permission="write")
     path = f"/v2/api/corpus/{t.corpus.id}"
-    assert failed(t.alice.put(path, json={"name": "Mine"}), 403)["message"] == (
-        "You do not have permission to edit this corpus."
+    assert_error(
+        t.alice.put(path, json={"name": "Mine"}), 403, "You do not have permission to edit this corpus."
     )
-    failed(t.bob.put(path, json={"name": "Shared", "is_public": True}), 403)
+    assert_error(t.bob.put(path, json={"name": "Shared", "is_public": True}), 403)
     r = t.bob.put(path, json={"name": "Shared"})
     assert r.status_code == 200 and r.json()["data"]["modified_by"] == t.bob.email
     assert t.admin.put(path, json={"is_public": True}).json()["data"]["is_public"] is True
@@ -274,8 +257,10 @@ def test_delete_corpus_soft_deletes_it_and_its_agent_connections(world, t, db):
     db.commit()
     grant(t.owner, t.corpus.id, user_id=t.bob.id, permission="write")
 
-    assert failed(t.bob.delete(f"/v2/api/corpus/{t.corpus.id}"), 403)["message"].startswith("Only the owner")
-    failed(t.alice.delete(f"/v2/api/corpus/{t.corpus.id}"), 404)
+    assert assert_error(t.bob.delete(f"/v2/api/corpus/{t.corpus.id}"), 403)["message"].startswith(
+        "Only the owner"
+    )
+    assert_error(t.alice.delete(f"/v2/api/corpus/{t.corpus.id}"), 404)
     assert count(db, Corpus, Corpus.is_deleted.is_(True)) == 0
 
     r = t.owner.delete(f"/v2/api/corpus/{t.corpus.id}")
@@ -287,13 +272,13 @@ def test_delete_corpus_soft_deletes_it_and_its_agent_connections(world, t, db):
         True,
         t.owner.email,
     )
-    failed(t.owner.get(f"/v2/api/corpus/{t.corpus.id}"), 404)
-    failed(t.owner.delete(f"/v2/api/corpus/{t.corpus.id}"), 404)
+    assert_error(t.owner.get(f"/v2/api/corpus/{t.corpus.id}"), 404)
+    assert_error(t.owner.delete(f"/v2/api/corpus/{t.corpus.id}"), 404)
     assert t.corpus.id not in listed(t.owner) and t.corpus.id not in listed(t.bob)
 
     bobs = make_corpus(db, t.bob, name="Bob's")
     assert t.admin.delete(f"/v2/api/corpus/{bobs.id}").status_code == 200
-    failed(t.admin.delete("/v2/api/corpus/999999"), 404)
+    assert_error(t.admin.delete("/v2/api/corpus/999999"), 404)
 
 
 # -- corpus permissions ---------------------------------------------------------------------------------
@@ -301,11 +286,9 @@ def test_delete_corpus_soft_deletes_it_and_its_agent_connections(world, t, db):
 
 def test_grants_share_the_corpus_with_users_and_team_members(world, t, db):
     carol = world.user(t.org)
-    team = world.team(t.org, name="Legal")
-    add_team_members(db, team, t.owner, role="Owner")
-    add_team_members(db, team, carol)
+    team = world.team(t.org, {t.owner: "Owner", carol: "Member"}, name="Legal")
     path = f"/v2/api/corpus/{t.corpus.id}"
-    failed(t.alice.get(path), 404)
+    assert_error(t.alice.get(path), 404)
 
     r = t.owner.post(f"{path}/permission", json={"user_id": t.alice.id, "permission": "read"})
     assert r.status_code == 201 and r.json()["message"] == "Corpus permission granted successfully."
@@ -327,8 +310,8 @@ def test_grants_share_the_corpus_with_users_and_team_members(world, t, db):
     assert TIMESTAMP.match(row["created_on"])
     # Read: visible and listed, not editable.
     assert t.alice.get(path).status_code == 200 and t.corpus.id in listed(t.alice)
-    failed(t.alice.put(path, json={"description": "x"}), 403)
-    failed(t.alice.get(f"{path}/permission"), 403)
+    assert_error(t.alice.put(path, json={"description": "x"}), 403)
+    assert_error(t.alice.get(f"{path}/permission"), 403)
 
     bob_write = grant(t.owner, t.corpus.id, user_id=t.bob.id, permission="write")
     assert t.bob.put(path, json={"description": "edited by bob"}).status_code == 200
@@ -347,18 +330,17 @@ def test_grants_share_the_corpus_with_users_and_team_members(world, t, db):
     r = t.owner.delete(f"{path}/permission/{row['id']}")
     assert r.status_code == 200 and r.json()["message"] == "Corpus permission revoked successfully."
     assert r.json()["data"]["id"] == row["id"]
-    failed(t.alice.get(path), 404)
+    assert_error(t.alice.get(path), 404)
     assert t.corpus.id not in listed(t.alice)
     assert t.admin.delete(f"{path}/permission/{team_grant['id']}").status_code == 200
-    failed(carol.get(path), 404)
+    assert_error(carol.get(path), 404)
     assert count(db, CorpusPermission) == 1
 
 
 def test_grant_and_revoke_reject_bad_input_and_write_nothing(world, t, other, db):
     team_without_owner = world.team(t.org)
     foreign_team = world.team(db.get(Organization, other.org_id))
-    deleted_team = world.team(t.org)
-    add_team_members(db, deleted_team, t.owner)
+    deleted_team = world.team(t.org, {t.owner: "Member"})
     db.execute(update(Team).where(Team.id == deleted_team.id).values(is_deleted=True))
     db.commit()
     existing = grant(t.owner, t.corpus.id, user_id=t.bob.id, permission="write")
@@ -380,20 +362,18 @@ def test_grant_and_revoke_reject_bad_input_and_write_nothing(world, t, other, db
         ({"team_id": deleted_team.id, "permission": "read"}, 404),
         ({"user_id": t.bob.id, "permission": "read"}, 409),
     ):
-        failed(t.owner.post(path, json=body), status)
-    assert failed(t.owner.post(path, json={"permission": "read"}), 400)["message"] == (
-        "Provide exactly one of user_id or team_id."
+        assert_error(t.owner.post(path, json=body), status)
+    assert_error(
+        t.owner.post(path, json={"permission": "read"}), 400, "Provide exactly one of user_id or team_id."
     )
-    assert failed(t.owner.post(path, json={"user_id": other.id, "permission": "read"}), 404)["message"] == (
-        "User not found."
-    )
+    assert_error(t.owner.post(path, json={"user_id": other.id, "permission": "read"}), 404, "User not found.")
     # A writer may edit but not share; revoking needs the owner too.
-    failed(t.bob.post(path, json={"user_id": t.alice.id, "permission": "read"}), 403)
-    failed(t.bob.delete(f"{path}/{existing['id']}"), 403)
+    assert_error(t.bob.post(path, json={"user_id": t.alice.id, "permission": "read"}), 403)
+    assert_error(t.bob.delete(f"{path}/{existing['id']}"), 403)
     other_corpus = make_corpus(db, t.owner, name="Second")
-    failed(t.owner.delete(f"/v2/api/corpus/{other_corpus.id}/permission/{existing['id']}"), 404)
-    failed(t.owner.delete(f"{path}/999999"), 404)
-    failed(t.owner.delete(f"{path}/abc"), 400)
+    assert_error(t.owner.delete(f"/v2/api/corpus/{other_corpus.id}/permission/{existing['id']}"), 404)
+    assert_error(t.owner.delete(f"{path}/999999"), 404)
+    assert_error(t.owner.delete(f"{path}/abc"), 400)
     # An admin may share with any team of the organisation.
     assert grant(t.admin, t.corpus.id, team_id=team_without_owner.id, permission="read")["team"]["id"] == (
         team_without_owner.id
@@ -409,8 +389,7 @@ def test_grant_and_revoke_reject_bad_input_and_write_nothing(world, t, other, db
 
 def test_corpus_permission_by_user_explains_the_effective_level(world, t, other, db):
     carol, dave = world.user(t.org), world.user(t.org)
-    team = world.team(t.org, name="Legal")
-    add_team_members(db, team, t.owner, carol)
+    team = world.team(t.org, {t.owner: "Member", carol: "Member"}, name="Legal")
     grant(t.owner, t.corpus.id, user_id=t.alice.id, permission="read")
     grant(t.owner, t.corpus.id, team_id=team.id, permission="write")
     grant(t.owner, t.corpus.id, user_id=carol.id, permission="read")
@@ -434,15 +413,15 @@ def test_corpus_permission_by_user_explains_the_effective_level(world, t, other,
     assert level(t.owner, dave) == ("none", "The corpus is not shared with this user.")
     assert level(t.alice, t.alice)[0] == "read"  # anyone may ask about themselves
     assert level(carol, dave)[0] == "none"  # writers may ask about anyone
-    failed(t.alice.get(f"/v2/api/corpus/{t.corpus.id}/permission/user/{carol.id}"), 403)
-    failed(dave.get(f"/v2/api/corpus/{t.corpus.id}/permission/user/{dave.id}"), 404)  # cannot see it
+    assert_error(t.alice.get(f"/v2/api/corpus/{t.corpus.id}/permission/user/{carol.id}"), 403)
+    assert_error(dave.get(f"/v2/api/corpus/{t.corpus.id}/permission/user/{dave.id}"), 404)  # cannot see it
 
     public = make_corpus(db, t.bob, name="Public", is_public=True)
     assert level(dave, dave, public.id) == ("read", "The corpus is public.")
-    assert failed(t.owner.get(f"/v2/api/corpus/{t.corpus.id}/permission/user/{other.id}"), 404)[
-        "message"
-    ] == ("User not found.")
-    failed(t.owner.get(f"/v2/api/corpus/{t.corpus.id}/permission/user/x"), 400)
+    assert_error(
+        t.owner.get(f"/v2/api/corpus/{t.corpus.id}/permission/user/{other.id}"), 404, "User not found."
+    )
+    assert_error(t.owner.get(f"/v2/api/corpus/{t.corpus.id}/permission/user/x"), 400)
 
 
 # -- isolation and API key scopes ----------------------------------------------------------------------
@@ -463,7 +442,7 @@ def test_another_organisation_gets_404_for_every_corpus_id(t, other, db):
         ("GET", f"{base}/permission/user/{other.id}", None),
         ("DELETE", f"{base}/permission/{existing['id']}", None),
     ):
-        out = failed(other.request(method, path, json=body), 404)
+        out = assert_error(other.request(method, path, json=body), 404)
         assert out["message"] == "Corpus not found." and out["data"] is None
     assert t.corpus.id not in listed(other) and t.corpus.id not in listed(other, query="Handbook")
     fresh(db)
@@ -484,20 +463,19 @@ def test_api_key_scopes_limit_the_corpus_group(world, t, db):
         ("DELETE", f"/v2/api/corpus/{t.corpus.id}", None),
         ("POST", f"/v2/api/corpus/{t.corpus.id}/permission", {"user_id": t.alice.id, "permission": "read"}),
     ):
-        assert failed(read_only.request(method, path, json=body), 403)["message"] == (
-            "This API key is not allowed to write to corpora."
+        assert_error(
+            read_only.request(method, path, json=body),
+            403,
+            "This API key is not allowed to write to corpora.",
         )
 
     corpora_read = world.key_for(t.owner, "restricted", {"corpora": "read"})
     assert corpora_read.get(f"/v2/api/corpus/{t.corpus.id}").status_code == 200
-    failed(corpora_read.post("/v2/api/corpus", json={"name": "Restricted"}), 403)
+    assert_error(corpora_read.post("/v2/api/corpus", json={"name": "Restricted"}), 403)
 
     users_only = world.key_for(t.owner, "restricted", {"users": "write"})
-    assert (
-        failed(users_only.get("/v2/api/corpus"), 403)["message"]
-        == "This API key is not allowed to read corpora."
-    )
-    failed(users_only.get(f"/v2/api/corpus/{t.corpus.id}"), 403)
+    assert_error(users_only.get("/v2/api/corpus"), 403, "This API key is not allowed to read corpora.")
+    assert_error(users_only.get(f"/v2/api/corpus/{t.corpus.id}"), 403)
 
     fresh(db)
     stored = db.get(Corpus, t.corpus.id)

@@ -2,34 +2,33 @@
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from parley.accounts.models import Organization, Team, TeamMember, UserPermission
 from parley.agents.models import Agent
 from parley.projects.models import Project, ProjectMember, RecentProject
 from tests.support.world import Actor, World
-from tests.surfaces.ejento.factories import make_agent
+from tests.surfaces.ejento.factories import (
+    AUDIT_KEYS,
+    TIMESTAMP,
+    assert_error,
+    assert_hidden,
+    assert_read_only,
+    count,
+    fresh,
+    ids,
+    make_agent,
+    reload,
+    succeeded,
+)
 
-TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
-PROJECT_KEYS = {
-    "id",
-    "project_name",
-    "description",
-    "team",
-    "organization",
-    "is_deleted",
-    "created_by",
-    "created_on",
-    "modified_by",
-    "modified_on",
-}
+PROJECT_KEYS = {"id", "project_name", "description", "team", "organization", *AUDIT_KEYS}
 
 
 @dataclass
@@ -46,59 +45,22 @@ class Tenant:
     stranger: Actor  # admin of another organisation
 
 
-def team_of(world: World, org: Organization, name: str, *members: tuple[Actor, str]) -> Team:
-    """world.team takes {Actor: role}, but Actor (a dataclass with eq) is not hashable."""
-    team = world.team(org, name=name)
-    world.db.add_all([TeamMember(team_id=team.id, user_id=actor.id, role=role) for actor, role in members])
-    world.db.commit()
-    return team
-
-
 @pytest.fixture
 def t(world: World) -> Tenant:
     org = world.org()
     admin = world.user(org, admin=True)
     owner, alice, carol = world.user(org), world.user(org), world.user(org)
-    team_a = team_of(world, org, "Alpha", (owner, "Owner"), (alice, "Member"))
-    team_b = team_of(world, org, "Beta", (carol, "Member"))
+    team_a = world.team(org, {owner: "Owner", alice: "Member"}, name="Alpha")
+    team_b = world.team(org, {carol: "Member"}, name="Beta")
     project_a = world.project(team_a, name="Apollo")
     project_b = world.project(team_b, name="Borealis")
     stranger = world.user(world.org(), admin=True)
     return Tenant(org, admin, owner, alice, carol, team_a, team_b, project_a, project_b, stranger)
 
 
-# The helpers that read through ``db`` end their transaction and expire nothing, so that a later
-# write from the test does not try to upgrade a stale SQLite snapshot (the API writes between).
-
-
-def count(db: Session, model: type) -> int:
-    n = db.scalar(select(func.count(model.id))) or 0
-    db.commit()
-    return n
-
-
-def reload(db: Session, model: type, entity_id: int):  # type: ignore[no-untyped-def]
-    row = db.get(model, entity_id, populate_existing=True)
-    db.commit()
-    return row
-
-
-def assert_error(r, status: int, message: str | None = None) -> None:  # type: ignore[no-untyped-def]
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert body["success"] is False and set(body) == {"success", "message", "data"}
-    if message is not None:
-        assert body["message"] == message
-
-
-def ids(items: list[dict]) -> list[int]:
-    return [item["id"] for item in items]
-
-
 def members_of(db: Session, project: Project) -> set[int]:
-    found = set(db.scalars(select(ProjectMember.user_id).where(ProjectMember.project_id == project.id)))
-    db.commit()
-    return found
+    fresh(db)
+    return set(db.scalars(select(ProjectMember.user_id).where(ProjectMember.project_id == project.id)))
 
 
 # -- Create Project ------------------------------------------------------------------------
@@ -108,10 +70,7 @@ def test_team_member_creates_a_project_and_becomes_a_member(t: Tenant, db: Sessi
     r = t.alice.post(
         "/v2/api/project", json={"project_name": "  Zephyr  ", "description": "Wind", "team_id": t.team_a.id}
     )
-    assert r.status_code == 201, r.text
-    body = r.json()
-    assert body["success"] is True and body["message"] == "Project created successfully."
-    data = body["data"]
+    data = succeeded(r, 201, "Project created successfully.")
     assert set(data) == PROJECT_KEYS
     assert data["project_name"] == "Zephyr" and data["description"] == "Wind"
     assert data["team"] == {"id": t.team_a.id, "team_name": "Alpha"}
@@ -544,9 +503,9 @@ def test_projects_by_user_and_team(t: Tenant, world: World, db: Session):
 
 
 def test_read_only_key_reads_but_cannot_write(t: Tenant, world: World, db: Session):
-    ro = world.key_for(t.owner, "read_only")
     pid = t.project_a.id
-    for path in (
+    before = count(db, Project), count(db, ProjectMember), count(db, RecentProject)
+    reads = (
         "/v2/api/project",
         "/v2/api/project/filtered",
         "/v2/api/project/recent",
@@ -556,18 +515,16 @@ def test_read_only_key_reads_but_cannot_write(t: Tenant, world: World, db: Sessi
         f"/v2/api/project/{pid}/details",
         f"/v2/api/team/{t.team_a.id}/project",
         f"/v2/api/user/{t.owner.id}/team/{t.team_a.id}/project",
-    ):
-        assert ro.get(path).status_code == 200, path
-    before = count(db, Project), count(db, ProjectMember), count(db, RecentProject)
-    for method, path, body in (
+    )
+    writes = (
         ("POST", "/v2/api/project", {"project_name": "RO", "team_id": t.team_a.id}),
         ("PUT", f"/v2/api/project/{pid}", {"project_name": "RO"}),
         ("DELETE", f"/v2/api/project/{pid}", None),
         ("POST", f"/v2/api/project/{pid}/recent", None),
         ("POST", f"/v2/api/project/{pid}/user", {"user_ids": [t.carol.id]}),
         ("DELETE", f"/v2/api/project/{pid}/user", {"user_ids": [t.owner.id]}),
-    ):
-        assert_error(ro.request(method, path, json=body), 403)
+    )
+    assert_read_only(world.key_for(t.owner, "read_only"), reads, writes)
     assert (count(db, Project), count(db, ProjectMember), count(db, RecentProject)) == before
     assert reload(db, Project, pid).project_name == "Apollo"
 
@@ -589,23 +546,20 @@ def test_restricted_keys_follow_the_projects_category(t: Tenant, world: World):
 def test_another_organisation_gets_404_for_every_project_path(t: Tenant, db: Session):
     make_agent(db, t.owner, t.project_a, access="Public")
     pid = t.project_a.id
-    paths = [
-        ("GET", f"/v2/api/project/{pid}"),
-        ("PUT", f"/v2/api/project/{pid}"),
-        ("DELETE", f"/v2/api/project/{pid}"),
-        ("GET", f"/v2/api/project/{pid}/agent"),
-        ("GET", f"/v2/api/project/{pid}/details"),
-        ("POST", f"/v2/api/project/{pid}/recent"),
-        ("POST", f"/v2/api/project/{pid}/user"),
-        ("DELETE", f"/v2/api/project/{pid}/user"),
-        ("GET", f"/v2/api/team/{t.team_a.id}/project"),
-        ("GET", f"/v2/api/user/{t.owner.id}/team/{t.team_a.id}/project"),
+    hijack, users = {"project_name": "Hijack"}, {"user_ids": [t.stranger.id]}
+    requests = [
+        ("GET", f"/v2/api/project/{pid}", users),
+        ("PUT", f"/v2/api/project/{pid}", hijack),
+        ("DELETE", f"/v2/api/project/{pid}", users),
+        ("GET", f"/v2/api/project/{pid}/agent", users),
+        ("GET", f"/v2/api/project/{pid}/details", users),
+        ("POST", f"/v2/api/project/{pid}/recent", users),
+        ("POST", f"/v2/api/project/{pid}/user", users),
+        ("DELETE", f"/v2/api/project/{pid}/user", users),
+        ("GET", f"/v2/api/team/{t.team_a.id}/project", users),
+        ("GET", f"/v2/api/user/{t.owner.id}/team/{t.team_a.id}/project", users),
     ]
-    for method, path in paths:
-        body = {"project_name": "Hijack"} if method == "PUT" else {"user_ids": [t.stranger.id]}
-        r = t.stranger.request(method, path, json=body)
-        assert r.status_code == 404, (method, path, r.text)
-        assert t.project_a.project_name not in r.text
+    assert_hidden(t.stranger, requests, t.project_a.project_name)
     for path in ("/v2/api/project", "/v2/api/project/filtered", "/v2/api/project/user-team"):
         assert "Apollo" not in t.stranger.get(path).text
     row = reload(db, Project, pid)

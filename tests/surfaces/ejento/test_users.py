@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
 
 from parley.access.capabilities import CAPABILITIES
 from parley.accounts.models import ApiKey, AuthToken, Organization, TeamMember, User, UserPermission
 from parley.corpora.models import Corpus
 from tests.support.world import Actor, World
-from tests.surfaces.ejento.factories import add_team_members
+from tests.surfaces.ejento.factories import AUDIT_KEYS, TIMESTAMP, assert_error, count, fresh, succeeded
 
-TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 USER_KEYS = {
     "id",
     "email",
@@ -25,12 +22,8 @@ USER_KEYS = {
     "organization",
     "is_superuser",
     "is_active",
-    "is_deleted",
     "last_login",
-    "created_by",
-    "created_on",
-    "modified_by",
-    "modified_on",
+    *AUDIT_KEYS,
 }
 
 
@@ -48,35 +41,6 @@ def t(world: World) -> Tenant:
     return Tenant(org, world.user(org, admin=True), world.user(org), world.user(org))
 
 
-@pytest.fixture
-def other(world: World) -> Actor:
-    """An admin of another organisation."""
-    return world.user(world.org("Other"), admin=True)
-
-
-def failed(r, status: int) -> dict:  # type: ignore[no-untyped-def]
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert body["success"] is False and isinstance(body["message"], str) and body["message"]
-    return body
-
-
-def fresh(db: Session) -> None:
-    """See the API's writes: end the test session's read snapshot (SQLite) and reload rows."""
-    db.rollback()
-    db.expire_all()
-
-
-def users_count(db: Session) -> int:
-    fresh(db)
-    return db.scalar(select(func.count()).select_from(User)) or 0
-
-
-def count_deleted(db: Session) -> int:
-    fresh(db)
-    return db.scalar(select(func.count()).select_from(User).where(User.is_deleted.is_(True))) or 0
-
-
 def login(client, email: str, password: str):  # type: ignore[no-untyped-def]
     return client.post("/v2/api/auth/login", json={"email": email, "password": password})
 
@@ -85,8 +49,7 @@ def login(client, email: str, password: str):  # type: ignore[no-untyped-def]
 
 
 def test_admin_creates_a_user_in_the_organisation(world, t, client, db):
-    team = world.team(t.org)
-    add_team_members(db, team, t.alice, role="Owner")
+    team = world.team(t.org, {t.alice: "Owner"})
     r = t.admin.post(
         "/v2/api/user",
         json={
@@ -97,10 +60,7 @@ def test_admin_creates_a_user_in_the_organisation(world, t, client, db):
             "team_ids": [team.id, team.id],
         },
     )
-    assert r.status_code == 201, r.text
-    body = r.json()
-    assert body["success"] is True and body["message"] == "User created successfully."
-    data = body["data"]
+    data = succeeded(r, 201, "User created successfully.")
     assert set(data) == USER_KEYS
     assert data["email"] == "new.person@example.com"
     assert (data["first_name"], data["last_name"]) == ("New", "Person")
@@ -133,7 +93,7 @@ def test_user_created_without_password_cannot_log_in(t, client, db):
 
 def test_create_user_rejects_bad_input_and_writes_nothing(world, t, other, db):
     foreign_team = world.team(db.get(Organization, other.org_id))
-    before = users_count(db)
+    before = count(db, User)
     ok_body = {"email": "fresh@example.com", "first_name": "Fresh"}
     for body in (
         {**ok_body, "email": "not-an-email"},
@@ -144,23 +104,22 @@ def test_create_user_rejects_bad_input_and_writes_nothing(world, t, other, db):
         {**ok_body, "team_ids": ["x"]},
         {**ok_body, "is_superuser": "maybe"},
     ):
-        failed(t.admin.post("/v2/api/user", json=body), 400)
-    failed(
+        assert_error(t.admin.post("/v2/api/user", json=body), 400)
+    assert_error(
         t.admin.post("/v2/api/user", content=b"{not json", headers={"Content-Type": "application/json"}), 400
     )
     # A team of another organisation is unknown here.
-    assert (
-        failed(t.admin.post("/v2/api/user", json={**ok_body, "team_ids": [foreign_team.id]}), 404)["message"]
-        == "Team not found."
+    assert_error(
+        t.admin.post("/v2/api/user", json={**ok_body, "team_ids": [foreign_team.id]}), 404, "Team not found."
     )
     # Emails are unique across organisations.
     for email in (t.alice.email, other.email.upper()):
-        body = failed(t.admin.post("/v2/api/user", json={**ok_body, "email": email}), 409)
+        body = assert_error(t.admin.post("/v2/api/user", json={**ok_body, "email": email}), 409)
         assert body["message"] == "A user with this email already exists."
-    assert failed(t.alice.post("/v2/api/user", json=ok_body), 403)["message"].startswith(
+    assert assert_error(t.alice.post("/v2/api/user", json=ok_body), 403)["message"].startswith(
         "Only organization admin"
     )
-    assert users_count(db) == before
+    assert count(db, User) == before
     assert (
         db.scalar(select(func.count()).select_from(TeamMember).where(TeamMember.team_id == foreign_team.id))
         == 0
@@ -198,7 +157,7 @@ def test_get_all_users_is_org_scoped_paginated_and_searchable(world, t, other, d
     assert t.alice.id not in other_ids and other.id in other_ids
 
     for params in ({"items_per_page": 0}, {"page": 0}, {"page": "x"}):
-        failed(t.alice.get("/v2/api/user", params=params), 400)
+        assert_error(t.alice.get("/v2/api/user", params=params), 400)
 
 
 def test_get_user_answers_for_the_same_organisation_only(t, other, db):
@@ -207,14 +166,14 @@ def test_get_user_answers_for_the_same_organisation_only(t, other, db):
     data = r.json()["data"]
     assert data["id"] == t.bob.id and data["email"] == t.bob.email and data["created_by"] == "tests"
     assert set(data) == USER_KEYS
-    assert failed(other.get(f"/v2/api/user/{t.bob.id}"), 404)["message"] == "User not found."
-    failed(t.alice.get("/v2/api/user/999999"), 404)
+    assert_error(other.get(f"/v2/api/user/{t.bob.id}"), 404, "User not found.")
+    assert_error(t.alice.get("/v2/api/user/999999"), 404)
     for malformed in ("abc", "0", "99999999999999999999"):
-        failed(t.alice.get(f"/v2/api/user/{malformed}"), 400)
-        failed(t.alice.get(f"/v2/api/user/{malformed}/permission"), 400)
+        assert_error(t.alice.get(f"/v2/api/user/{malformed}"), 400)
+        assert_error(t.alice.get(f"/v2/api/user/{malformed}/permission"), 400)
     db.execute(update(User).where(User.id == t.bob.id).values(is_deleted=True))
     db.commit()
-    failed(t.alice.get(f"/v2/api/user/{t.bob.id}"), 404)
+    assert_error(t.alice.get(f"/v2/api/user/{t.bob.id}"), 404)
 
 
 # -- Edit User --------------------------------------------------------------------------------------
@@ -233,8 +192,10 @@ def test_users_edit_their_own_name_and_password(t, client, world):
 
     token = login(client, t.alice.email, "correct horse battery").json()["data"]["access_token"]
     path = f"/v2/api/user/{t.alice.id}"
-    failed(t.alice.put(path, json={"password": "brand-new-pass"}), 400)
-    wrong = failed(t.alice.put(path, json={"password": "brand-new-pass", "current_password": "nope"}), 400)
+    assert_error(t.alice.put(path, json={"password": "brand-new-pass"}), 400)
+    wrong = assert_error(
+        t.alice.put(path, json={"password": "brand-new-pass", "current_password": "nope"}), 400
+    )
     assert wrong["message"] == "The current password is incorrect."
     assert login(client, t.alice.email, "brand-new-pass").status_code == 401
     r = t.alice.put(path, json={"password": "brand-new-pass", "current_password": "correct horse battery"})
@@ -247,11 +208,11 @@ def test_users_edit_their_own_name_and_password(t, client, world):
 
 def test_non_admins_cannot_edit_others_or_their_role(t, db):
     alice_name, bob_name = t.alice.user.first_name, t.bob.user.first_name
-    failed(t.alice.put(f"/v2/api/user/{t.bob.id}", json={"first_name": "Hacked"}), 403)
+    assert_error(t.alice.put(f"/v2/api/user/{t.bob.id}", json={"first_name": "Hacked"}), 403)
     for body in ({"is_superuser": True}, {"is_active": False}, {"first_name": "Ok", "is_superuser": True}):
-        failed(t.alice.put(f"/v2/api/user/{t.alice.id}", json=body), 403)
+        assert_error(t.alice.put(f"/v2/api/user/{t.alice.id}", json=body), 403)
     for body in ({"first_name": None}, {"first_name": ""}, {"password": "short"}, {"is_active": "sometimes"}):
-        failed(t.alice.put(f"/v2/api/user/{t.alice.id}", json=body), 400)
+        assert_error(t.alice.put(f"/v2/api/user/{t.alice.id}", json=body), 400)
     fresh(db)
     bob, alice = db.get(User, t.bob.id), db.get(User, t.alice.id)
     assert bob.first_name == bob_name
@@ -272,10 +233,10 @@ def test_admin_edits_others_sets_passwords_and_roles(t, client, db):
     assert t.admin.put(f"/v2/api/user/{t.alice.id}", json={"is_active": True}).status_code == 200
     assert t.alice.get("/v2/api/auth/me").status_code == 200
 
-    failed(t.admin.put(f"/v2/api/user/{t.admin.id}", json={"is_active": False}), 400)
+    assert_error(t.admin.put(f"/v2/api/user/{t.admin.id}", json={"is_active": False}), 400)
     # Bob is an admin too now, so the first admin may step down.
     assert t.admin.put(f"/v2/api/user/{t.admin.id}", json={"is_superuser": False}).status_code == 200
-    last = failed(t.bob.put(f"/v2/api/user/{t.bob.id}", json={"is_superuser": False}), 400)
+    last = assert_error(t.bob.put(f"/v2/api/user/{t.bob.id}", json={"is_superuser": False}), 400)
     assert "last administrator" in last["message"]
     fresh(db)
     assert db.get(User, t.bob.id).is_superuser is True
@@ -309,19 +270,16 @@ def test_delete_user_soft_deletes_and_revokes_credentials(t, client, db):
     assert client.get("/v2/api/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     assert login(client, t.bob.email, "correct horse battery").status_code == 401
     assert t.bob.id not in [u["id"] for u in t.admin.get("/v2/api/user").json()["data"]["users"]]
-    failed(t.admin.get(f"/v2/api/user/{t.bob.id}"), 404)
-    failed(t.admin.delete(f"/v2/api/user/{t.bob.id}"), 404)
+    assert_error(t.admin.get(f"/v2/api/user/{t.bob.id}"), 404)
+    assert_error(t.admin.delete(f"/v2/api/user/{t.bob.id}"), 404)
 
 
 def test_delete_user_refusals_write_nothing(t, other, db):
-    assert (
-        failed(t.admin.delete(f"/v2/api/user/{t.admin.id}"), 400)["message"]
-        == "You cannot delete your own account."
-    )
-    failed(t.alice.delete(f"/v2/api/user/{t.bob.id}"), 403)
-    failed(other.delete(f"/v2/api/user/{t.bob.id}"), 404)
-    failed(t.admin.delete("/v2/api/user/nope"), 400)
-    assert count_deleted(db) == 0
+    assert_error(t.admin.delete(f"/v2/api/user/{t.admin.id}"), 400, "You cannot delete your own account.")
+    assert_error(t.alice.delete(f"/v2/api/user/{t.bob.id}"), 403)
+    assert_error(other.delete(f"/v2/api/user/{t.bob.id}"), 404)
+    assert_error(t.admin.delete("/v2/api/user/nope"), 400)
+    assert count(db, User, User.is_deleted.is_(True)) == 0
     assert t.bob.get("/v2/api/auth/me").status_code == 200
 
 
@@ -333,14 +291,14 @@ def test_batch_delete_users_is_all_or_nothing(world, t, other, db, method):
     def call(actor: Actor, body: object):  # type: ignore[no-untyped-def]
         return actor.request(method, path, json=body)
 
-    assert failed(call(t.admin, {"user_ids": [t.bob.id, other.id]}), 404)["message"] == "User not found."
-    failed(call(t.admin, {"user_ids": [t.bob.id, 999999]}), 404)
-    failed(call(t.admin, {"user_ids": [t.bob.id, t.admin.id]}), 400)
-    failed(call(t.alice, {"user_ids": [t.bob.id]}), 403)
-    failed(call(other, {"user_ids": [t.bob.id]}), 404)
+    assert_error(call(t.admin, {"user_ids": [t.bob.id, other.id]}), 404, "User not found.")
+    assert_error(call(t.admin, {"user_ids": [t.bob.id, 999999]}), 404)
+    assert_error(call(t.admin, {"user_ids": [t.bob.id, t.admin.id]}), 400)
+    assert_error(call(t.alice, {"user_ids": [t.bob.id]}), 403)
+    assert_error(call(other, {"user_ids": [t.bob.id]}), 404)
     for body in ({"user_ids": []}, {"user_ids": ["a"]}, {"user_ids": [99999999999999999999]}, {}, [1, 2]):
-        failed(call(t.admin, body), 400)
-    assert count_deleted(db) == 0
+        assert_error(call(t.admin, body), 400)
+    assert count(db, User, User.is_deleted.is_(True)) == 0
 
     r = call(t.admin, {"user_ids": [carol.id, t.bob.id, carol.id]})
     assert r.status_code == 200, r.text
@@ -353,12 +311,12 @@ def test_batch_delete_users_is_all_or_nothing(world, t, other, db, method):
 
 def test_batch_delete_accepts_ids_in_the_query_string(world, t, db):
     carol = world.user(t.org)
-    failed(t.admin.delete("/v2/api/user"), 400)
-    failed(t.admin.delete("/v2/api/user", params={"user_ids": "1,x"}), 400)
+    assert_error(t.admin.delete("/v2/api/user"), 400)
+    assert_error(t.admin.delete("/v2/api/user", params={"user_ids": "1,x"}), 400)
     r = t.admin.delete("/v2/api/user", params={"user_ids": f"{t.bob.id},{carol.id}"})
     assert r.status_code == 200, r.text
     assert sorted(u["id"] for u in r.json()["data"]) == sorted([t.bob.id, carol.id])
-    assert count_deleted(db) == 2
+    assert count(db, User, User.is_deleted.is_(True)) == 2
 
 
 # -- User Filtered ----------------------------------------------------------------------------------
@@ -366,13 +324,10 @@ def test_batch_delete_accepts_ids_in_the_query_string(world, t, db):
 
 def test_user_filtered_combines_filters_within_the_organisation(world, t, other, db):
     carol = world.user(t.org)
-    team = world.team(t.org)
-    add_team_members(db, team, t.alice, t.bob, carol)
-    add_team_members(db, world.team(t.org), t.admin, role="Owner")
-    outsider_team = world.team(t.org)
-    add_team_members(db, outsider_team, t.bob, role="Owner")
-    foreign_team = world.team(db.get(Organization, other.org_id))
-    add_team_members(db, foreign_team, other, role="Owner")
+    team = world.team(t.org, {t.alice: "Member", t.bob: "Member", carol: "Member"})
+    world.team(t.org, {t.admin: "Owner"})
+    outsider_team = world.team(t.org, {t.bob: "Owner"})
+    foreign_team = world.team(db.get(Organization, other.org_id), {other: "Owner"})
     db.execute(
         update(User).where(User.id == t.bob.id).values(created_on=datetime(2024, 3, 10, 23, 59, tzinfo=UTC))
     )
@@ -414,7 +369,7 @@ def test_user_filtered_combines_filters_within_the_organisation(world, t, other,
         {"is_active": "perhaps"},
         {"items_per_page": 0},
     ):
-        failed(t.admin.get("/v2/api/user/filtered", params=params), 400)
+        assert_error(t.admin.get("/v2/api/user/filtered", params=params), 400)
 
 
 # -- User Permission ---------------------------------------------------------------------------------
@@ -441,7 +396,7 @@ def test_user_permission_lifecycle(t, db):
         data = got.json()["data"]
         assert [p["id"] for p in data["permissions"]] == [row["id"]]
         assert data["effective"] == {name: name != "create_agent" for name in CAPABILITIES}
-    failed(t.bob.get(path), 403)
+    assert_error(t.bob.get(path), 403)
     admin_view = t.admin.get(f"/v2/api/user/{t.admin.id}/permission").json()["data"]
     assert admin_view["permissions"] == [] and all(admin_view["effective"].values())
 
@@ -462,19 +417,19 @@ def test_user_permission_bad_input_and_refusals_write_nothing(t, db):
     assert t.admin.post(path, json={"permission": "share_agent", "is_allowed": False}).status_code == 201
     assert (
         "Unknown permission"
-        in failed(t.admin.post(path, json={"permission": "fly", "is_allowed": True}), 400)["message"]
+        in assert_error(t.admin.post(path, json={"permission": "fly", "is_allowed": True}), 400)["message"]
     )
     for body in ({"permission": "create_team"}, {"permission": "", "is_allowed": True}, {"is_allowed": "x"}):
-        failed(t.admin.post(path, json=body), 400)
-    failed(t.admin.post(path, json={"permission": "share_agent", "is_allowed": True}), 409)
-    failed(t.alice.post(path, json={"permission": "create_team", "is_allowed": True}), 403)
-    failed(t.alice.put(f"{path}/share_agent", json={"is_allowed": True}), 403)
-    failed(t.alice.delete(f"{path}/share_agent"), 403)
-    failed(t.admin.put(f"{path}/create_team", json={"is_allowed": True}), 404)
-    failed(t.admin.put(f"{path}/fly", json={"is_allowed": True}), 400)
-    failed(t.admin.put(f"{path}/share_agent", json={"is_allowed": None}), 400)
-    failed(t.admin.delete(f"{path}/create_team"), 404)
-    failed(
+        assert_error(t.admin.post(path, json=body), 400)
+    assert_error(t.admin.post(path, json={"permission": "share_agent", "is_allowed": True}), 409)
+    assert_error(t.alice.post(path, json={"permission": "create_team", "is_allowed": True}), 403)
+    assert_error(t.alice.put(f"{path}/share_agent", json={"is_allowed": True}), 403)
+    assert_error(t.alice.delete(f"{path}/share_agent"), 403)
+    assert_error(t.admin.put(f"{path}/create_team", json={"is_allowed": True}), 404)
+    assert_error(t.admin.put(f"{path}/fly", json={"is_allowed": True}), 400)
+    assert_error(t.admin.put(f"{path}/share_agent", json={"is_allowed": None}), 400)
+    assert_error(t.admin.delete(f"{path}/create_team"), 404)
+    assert_error(
         t.admin.post(
             "/v2/api/user/999999/permission", json={"permission": "create_team", "is_allowed": True}
         ),
@@ -490,7 +445,7 @@ def test_refusing_create_corpus_blocks_corpus_creation(t, db):
         f"/v2/api/user/{t.alice.id}/permission", json={"permission": "create_corpus", "is_allowed": False}
     )
     assert r.status_code == 201
-    refused = failed(t.alice.post("/v2/api/corpus", json={"name": "Handbook"}), 403)
+    refused = assert_error(t.alice.post("/v2/api/corpus", json={"name": "Handbook"}), 403)
     assert refused["message"] == "You do not have permission to create corpora."
     fresh(db)
     assert db.scalar(select(func.count()).select_from(Corpus)) == 0
@@ -526,7 +481,7 @@ def test_another_organisation_gets_404_for_every_user_id(t, other, db):
         ("PUT", f"{base}/permission/create_team", {"is_allowed": True}),
         ("DELETE", f"{base}/permission/create_team", None),
     ):
-        body_out = failed(other.request(method, path, json=body), 404)
+        body_out = assert_error(other.request(method, path, json=body), 404)
         assert body_out["message"] == "User not found." and body_out["data"] is None
     fresh(db)
     alice = db.get(User, t.alice.id)
@@ -548,20 +503,17 @@ def test_api_key_scopes_limit_the_user_group(world, t, db):
         ("POST", "/v2/api/user/batch-delete", {"user_ids": [t.bob.id]}),
         ("POST", f"/v2/api/user/{t.bob.id}/permission", {"permission": "create_agent", "is_allowed": False}),
     ):
-        assert failed(read_only.request(method, path, json=body), 403)["message"] == (
-            "This API key is not allowed to write to users."
+        assert_error(
+            read_only.request(method, path, json=body), 403, "This API key is not allowed to write to users."
         )
 
     users_read = world.key_for(t.admin, "restricted", {"users": "read"})
     assert users_read.get("/v2/api/user/filtered").status_code == 200
-    failed(users_read.put(f"/v2/api/user/{t.bob.id}", json={"first_name": "Changed"}), 403)
+    assert_error(users_read.put(f"/v2/api/user/{t.bob.id}", json={"first_name": "Changed"}), 403)
 
     corpora_only = world.key_for(t.admin, "restricted", {"corpora": "write"})
-    assert (
-        failed(corpora_only.get("/v2/api/user"), 403)["message"]
-        == "This API key is not allowed to read users."
-    )
-    failed(corpora_only.get(f"/v2/api/user/{t.bob.id}"), 403)
+    assert_error(corpora_only.get("/v2/api/user"), 403, "This API key is not allowed to read users.")
+    assert_error(corpora_only.get(f"/v2/api/user/{t.bob.id}"), 403)
 
     fresh(db)
     bob = db.get(User, t.bob.id)

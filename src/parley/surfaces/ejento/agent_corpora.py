@@ -1,7 +1,7 @@
 """Ejento V2 endpoints: agent–corpus connections.
 
 The docs show some of these answers without the envelope; Parley wraps them like every other
-answer (docs/api/ejento-parts/agent-corpus-connection.md). API keys need the "agents" category:
+answer (docs/api/ejento.md). API keys need the "agents" category:
 a connection is part of the agent's configuration.
 """
 
@@ -12,8 +12,8 @@ from pydantic import BaseModel, StrictBool
 
 from parley.corpora import links
 from parley.http.deps import CurrentPrincipal, SessionDep, api_category
-from parley.surfaces.ejento.agents import PathId
 from parley.surfaces.ejento.envelope import created, ok
+from parley.surfaces.ejento.params import PathId
 from parley.surfaces.ejento.serializers import agent_corpora
 
 router = APIRouter(tags=["Ejento: Agent Corpus Connection"], dependencies=[api_category("agents")])

@@ -1,32 +1,29 @@
 """Ejento V2 endpoints: agents (create, builder, lists and filters, get, edit, recent, starred).
 
 Paths not seen in the Ejento docs follow the naming of the seen ones; see
-docs/api/ejento-parts/agent.md.
+docs/api/ejento.md.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, StrictInt, StrictStr, ValidationError, field_validator, model_validator
 from sqlalchemy.orm import Session
 
 from parley.agents import service as agents
 from parley.agents.models import Agent, RecentAgent, StarredAgent
-from parley.errors import InvalidInputError
 from parley.http.deps import CurrentPrincipal, SessionDep, api_category
 from parley.surfaces.ejento.envelope import PageDep, created, ok, paginate
+from parley.surfaces.ejento.params import BodyId, DateRangeQuery, IdsQuery, PathId, SearchQuery, id_list
 from parley.surfaces.ejento.serializers import agents_full
 
 router = APIRouter(tags=["Ejento: Agent"], dependencies=[api_category("agents")])
 
-PathId = Annotated[int, Path(ge=1, le=agents.MAX_ID)]
-BodyId = Annotated[int, Field(ge=1, le=agents.MAX_ID)]
 Access = Literal["Only me", "Only team", "Public"]
 # Ejento names of the agent fields, where they differ from Parley's.
 FIELD_NAMES = {
@@ -155,20 +152,6 @@ class AgentBuilderBody(BaseModel):
     flags: BuilderFlags | None = None
 
 
-def id_list(values: list[str], name: str) -> list[int]:
-    """``1,2,3`` or repeated parameters."""
-    ids = []
-    for value in values:
-        for part in value.split(","):
-            if not part.strip():
-                continue
-            parsed = agents.parse_id(part.strip())
-            if parsed is None:
-                raise InvalidInputError(f"{name} must be a comma-separated list of integer ids.")
-            ids.append(parsed)
-    return ids
-
-
 # Static paths first: "{agent_id}" would otherwise capture "recent", "starred", ...
 
 
@@ -196,7 +179,7 @@ def get_all_agents(
     session: SessionDep,
     principal: CurrentPrincipal,
     page: PageDep,
-    query: Annotated[str | None, Query(max_length=200)] = None,
+    query: SearchQuery = None,
     access: Access | None = None,
 ):
     stmt = agents.agents_query(session, principal, agents.AgentFilter(query=query, access=access))
@@ -223,14 +206,13 @@ def agent_filtered(
     session: SessionDep,
     principal: CurrentPrincipal,
     page: PageDep,
-    user_ids: Annotated[list[str], Query()] = [],  # noqa: B006 (FastAPI copies defaults)
-    project_ids: Annotated[list[str], Query()] = [],  # noqa: B006
-    team_ids: Annotated[list[str], Query()] = [],  # noqa: B006
+    created_on: DateRangeQuery,
+    user_ids: IdsQuery = None,
+    project_ids: IdsQuery = None,
+    team_ids: IdsQuery = None,
     agent_type: Annotated[str | None, Query(max_length=100)] = None,
     access: Access | None = None,
-    start_date: date | None = None,
-    end_date: date | None = None,
-    query: Annotated[str | None, Query(max_length=200)] = None,
+    query: SearchQuery = None,
 ):
     filters = agents.AgentFilter(
         query=query,
@@ -239,8 +221,8 @@ def agent_filtered(
         user_ids=id_list(user_ids, "user_ids"),
         project_ids=id_list(project_ids, "project_ids"),
         team_ids=id_list(team_ids, "team_ids"),
-        start_date=start_date,
-        end_date=end_date,
+        start=created_on.start,
+        end=created_on.end,
     )
     stmt = agents.agents_query(session, principal, filters)
     data = paginate(session, stmt, page, "agents", lambda rows: agents_full(session, rows))

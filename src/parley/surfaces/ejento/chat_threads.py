@@ -1,29 +1,25 @@
 """Ejento V2 endpoints: chat threads, their admin-panel views and attachment corpora.
 
-Paths and choices: docs/api/ejento-parts/chat-thread.md.
+Paths and choices: docs/api/ejento.md.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, Field, StringConstraints
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, StringConstraints
 from sqlalchemy.orm import Session
 
-from parley.errors import InvalidInputError
 from parley.http.deps import CurrentPrincipal, SessionDep, api_category
 from parley.surfaces.ejento.envelope import PageDep, created, iso, ok, paginate
+from parley.surfaces.ejento.params import BodyId, DateRangeQuery, IdsQuery, PathId, id_list
 from parley.surfaces.ejento.serializers import audit, chat_thread, corpora_nested
 from parley.threads import service as threads
 from parley.threads.models import ChatThread
 
 router = APIRouter(tags=["Ejento: Chat Thread"], dependencies=[api_category("chat_threads")])
 
-# Ids are 64-bit integers in the database; larger numbers are malformed (400), not unknown.
-MAX_ID = 2**63 - 1
-PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
-UserId = Annotated[int, Field(ge=1, le=MAX_ID)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 QuerySource = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 
@@ -79,12 +75,7 @@ def chatlog_view(log: threads.ChatLog) -> dict:
 
 def _user_ids(single: list[int] | None, listed: list[str] | None) -> tuple[int, ...]:
     """``user_id`` may repeat; ``user_ids`` is comma-separated (and may repeat too)."""
-    ids = list(single or [])
-    for part in filter(None, (p.strip() for p in ",".join(listed or []).split(","))):
-        if not (part.isascii() and part.isdigit() and 1 <= int(part) <= MAX_ID):
-            raise InvalidInputError("user_ids must be a comma-separated list of integer ids.")
-        ids.append(int(part))
-    return tuple(dict.fromkeys(ids))
+    return tuple(dict.fromkeys([*(single or []), *id_list(listed, "user_ids")]))
 
 
 # Static paths before parameterised ones (see router.py).
@@ -96,18 +87,17 @@ def list_threads_for_admin_panel(
     session: SessionDep,
     principal: CurrentPrincipal,
     page: PageDep,
-    user_id: Annotated[list[UserId] | None, Query()] = None,
-    user_ids: Annotated[list[str] | None, Query()] = None,
-    start_date: Annotated[str | None, Query(max_length=40)] = None,
-    end_date: Annotated[str | None, Query(max_length=40)] = None,
+    created_on: DateRangeQuery,
+    user_id: Annotated[list[BodyId] | None, Query()] = None,
+    user_ids: IdsQuery = None,
     query_source: Annotated[str | None, Query(max_length=50)] = None,
     search: Annotated[str | None, Query(max_length=500)] = None,
 ):
     # Empty filter values are ignored, as browsers send them for blank form fields.
     filters = threads.AdminThreadFilters(
         user_ids=_user_ids(user_id, user_ids),
-        start=threads.parse_date_bound(start_date, "start_date") if start_date else None,
-        end=threads.parse_date_bound(end_date, "end_date", end=True) if end_date else None,
+        start=created_on.start,
+        end=created_on.end,
         query_source=query_source or None,
         search=search or None,
     )

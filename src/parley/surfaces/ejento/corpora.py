@@ -1,7 +1,7 @@
 """Ejento V2 endpoints: Corpus (create, list, get, edit, delete) and corpus permissions.
 
 Only Create Corpus is documented by Ejento; the other paths follow its pattern
-(docs/api/ejento-parts/corpus.md). Documents and the other corpus sub-resources live elsewhere.
+(docs/api/ejento.md). Documents and the other corpus sub-resources live elsewhere.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from parley.corpora import service as corpora
 from parley.http.deps import CurrentPrincipal, SessionDep, api_category
 from parley.surfaces.ejento.envelope import PageDep, created, iso, ok, paginate
-from parley.surfaces.ejento.projects import BodyId, PathId, SearchQuery
+from parley.surfaces.ejento.params import BodyId, PathId, SearchQuery
 from parley.surfaces.ejento.serializers import corpus, team_compact, user_compact
 
 router = APIRouter(tags=["Ejento: Corpus"], dependencies=[api_category("corpora")])

@@ -1,38 +1,34 @@
 """Ejento V2 endpoints: Project and User Project.
 
 Only the endpoint names are documented; paths follow the SEEN naming pattern (see
-docs/api/ejento-parts/project.md). Static paths come before ``/project/{project_id}``.
+docs/api/ejento.md). Static paths come before ``/project/{project_id}``.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, Field, StringConstraints
+from fastapi import APIRouter
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from parley.errors import InvalidInputError
 from parley.http.deps import CurrentPrincipal, SessionDep, api_category
 from parley.projects import service as projects
 from parley.projects.models import Project, RecentProject
 from parley.surfaces.ejento.envelope import PageDep, created, ok, paginate
+from parley.surfaces.ejento.params import (
+    BodyId,
+    DateRangeQuery,
+    Description,
+    IdsQuery,
+    Name,
+    PathId,
+    SearchQuery,
+    UserIdsBody,
+    id_list,
+    ids_to_remove,
+)
 from parley.surfaces.ejento.serializers import agents_full, projects_full, user_compact
 
 router = APIRouter(tags=["Ejento: Project"], dependencies=[api_category("projects")])
-
-# Ids are 64-bit integers in the database; larger numbers are malformed (400), not unknown.
-MAX_ID = 2**63 - 1
-MAX_IDS = 500
-PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
-BodyId = Annotated[int, Field(ge=1, le=MAX_ID)]
-# PostgreSQL refuses NUL characters in text; they are malformed input (400), not a server error.
-NO_NUL = r"^[^\x00]*$"
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL)]
-Description = Annotated[str, StringConstraints(max_length=5000, pattern=NO_NUL)]
-SearchQuery = Annotated[str | None, Query(max_length=200, pattern=NO_NUL)]
-IdList = Annotated[list[BodyId], Field(min_length=1, max_length=MAX_IDS)]
 
 
 class ProjectBody(BaseModel):
@@ -49,10 +45,6 @@ class ProjectEditBody(BaseModel):
     team_id: BodyId | None = None
 
 
-class UserIdsBody(BaseModel):
-    user_ids: IdList
-
-
 def project_one(session: Session, project: Project) -> dict:
     return projects_full(session, [project])[0]
 
@@ -60,44 +52,6 @@ def project_one(session: Session, project: Project) -> dict:
 def recent_list(session: Session, rows: list[tuple[RecentProject, Project]]) -> list[dict]:
     serialized = projects_full(session, [project for _, project in rows])
     return [{"id": recent.id, "project": data} for (recent, _), data in zip(rows, serialized, strict=True)]
-
-
-def id_list(values: list[str] | None, name: str) -> list[int]:
-    """Ids from repeated (``?x=1&x=2``) or comma-separated (``?x=1,2``) query parameters."""
-    parts = [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
-    if len(parts) > MAX_IDS:
-        raise InvalidInputError(f"{name} accepts at most {MAX_IDS} ids.")
-    try:
-        ids = [int(part) for part in parts]
-    except ValueError:
-        ids = [0]
-    if not all(1 <= i <= MAX_ID for i in ids):
-        raise InvalidInputError(f"{name} must be a list of integer ids.")
-    return ids
-
-
-def ids_to_remove(body: UserIdsBody | None, query: list[str] | None) -> list[int]:
-    """DELETE takes ``{user_ids}`` in a JSON body or ``?user_ids=1,2`` (some clients drop
-    DELETE bodies)."""
-    ids = body.user_ids if body is not None else id_list(query, "user_ids")
-    if not ids:
-        raise InvalidInputError("user_ids is required.")
-    return ids
-
-
-def moment(value: str | None, name: str, *, end_of_day: bool = False) -> datetime | None:
-    """An ISO date or datetime (UTC unless it says otherwise); a bare date as ``end_date``
-    includes that whole day."""
-    if not value:
-        return None
-    try:
-        if len(value) == 10:
-            parsed = datetime.combine(date.fromisoformat(value), time.max if end_of_day else time.min)
-        else:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return parsed.astimezone(UTC) if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-    except (ValueError, OverflowError):  # OverflowError: an offset beyond year 1 or 9999
-        raise InvalidInputError(f"{name} must be an ISO date (YYYY-MM-DD) or datetime.") from None
 
 
 # -- Project: static paths -----------------------------------------------------------------
@@ -125,22 +79,17 @@ def filter_projects(
     session: SessionDep,
     principal: CurrentPrincipal,
     page: PageDep,
-    team_ids: Annotated[list[str] | None, Query()] = None,
-    user_ids: Annotated[list[str] | None, Query()] = None,
-    start_date: Annotated[str | None, Query(max_length=40)] = None,
-    end_date: Annotated[str | None, Query(max_length=40)] = None,
+    created_on: DateRangeQuery,
+    team_ids: IdsQuery = None,
+    user_ids: IdsQuery = None,
     query: SearchQuery = None,
 ):
-    start = moment(start_date, "start_date")
-    end = moment(end_date, "end_date", end_of_day=True)
-    if start is not None and end is not None and start > end:
-        raise InvalidInputError("start_date must not be after end_date.")
     stmt = projects.filtered_projects_query(
         principal,
         team_ids=id_list(team_ids, "team_ids"),
         user_ids=id_list(user_ids, "user_ids"),
-        start=start,
-        end=end,
+        start=created_on.start,
+        end=created_on.end,
         query=query,
     )
     return ok(
@@ -251,7 +200,7 @@ def remove_project_users(
     session: SessionDep,
     principal: CurrentPrincipal,
     body: UserIdsBody | None = None,
-    user_ids: Annotated[list[str] | None, Query()] = None,
+    user_ids: IdsQuery = None,
 ):
     project = projects.remove_members(session, principal, project_id, ids_to_remove(body, user_ids))
     return ok(members_view(session, project), "Users removed from project successfully.")

@@ -51,10 +51,7 @@ def user_compact(user: User) -> dict:
 
 def user_full(user: User, org: Organization | None = None) -> dict:
     return {
-        "id": user.id,
-        "email": user.email,
-        "first_name": user.first_name,
-        "last_name": user.last_name,
+        **user_compact(user),
         "organization": {"id": org.id, "org_name": org.org_name} if org else user.org_id,
         "is_superuser": user.is_superuser,
         "is_active": user.is_active,

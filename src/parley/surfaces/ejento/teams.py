@@ -1,7 +1,7 @@
 """Ejento V2 endpoints: Team.
 
 Only the endpoint names are documented; paths follow the SEEN naming pattern (see
-docs/api/ejento-parts/team.md). Static paths come before ``/team/{team_id}``; the agents of the
+docs/api/ejento.md). Static paths come before ``/team/{team_id}``; the agents of the
 caller's teams live at ``/team/agent`` because ``/team/{team_id}/agent`` (Agent group) would
 capture ``/team/user-team/agent``.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.orm import Session
 
@@ -19,11 +19,12 @@ from parley.accounts.models import RecentTeam, Team, User
 from parley.agents import service as agents_service
 from parley.http.deps import CurrentPrincipal, SessionDep, api_category
 from parley.surfaces.ejento.envelope import PageDep, created, ok, paginate
-from parley.surfaces.ejento.projects import (
+from parley.surfaces.ejento.params import (
     MAX_IDS,
     BodyId,
     Description,
     IdList,
+    IdsQuery,
     Name,
     PathId,
     SearchQuery,
@@ -194,7 +195,7 @@ def remove_team_users(
     session: SessionDep,
     principal: CurrentPrincipal,
     body: UserIdsBody | None = None,
-    user_ids: Annotated[list[str] | None, Query()] = None,
+    user_ids: IdsQuery = None,
 ):
     """A Parley addition (not in the Ejento sidebar): ``{user_ids}`` in the body or the query."""
     team = teams.remove_members(session, principal, team_id, ids_to_remove(body, user_ids))

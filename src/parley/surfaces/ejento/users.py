@@ -1,7 +1,7 @@
 """Ejento V2 endpoints: User (users of the caller's organisation and their permissions).
 
 Ejento documents this group by name only; paths and fields are Parley's choice
-(docs/api/ejento-parts/user.md).
+(docs/api/ejento.md).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from parley.access.capabilities import CAPABILITIES
@@ -18,14 +18,15 @@ from parley.accounts import users
 from parley.accounts.models import Organization, User, UserPermission
 from parley.http.deps import CurrentPrincipal, SessionDep, api_category
 from parley.surfaces.ejento.envelope import PageDep, created, ok, paginate
-from parley.surfaces.ejento.projects import (
+from parley.surfaces.ejento.params import (
     BodyId,
+    DateRangeQuery,
+    IdsQuery,
     PathId,
     SearchQuery,
     UserIdsBody,
     id_list,
     ids_to_remove,
-    moment,
 )
 from parley.surfaces.ejento.serializers import audit, user_full
 
@@ -126,7 +127,7 @@ def batch_delete_users(
     session: SessionDep,
     principal: CurrentPrincipal,
     body: UserIdsBody | None = None,
-    user_ids: Annotated[list[str] | None, Query()] = None,
+    user_ids: IdsQuery = None,
 ):
     deleted = users.batch_delete_users(session, principal, ids_to_remove(body, user_ids))
     return ok(_users(users.organization(session, principal), deleted), "Users deleted successfully.")
@@ -137,12 +138,11 @@ def user_filtered(
     session: SessionDep,
     principal: CurrentPrincipal,
     page: PageDep,
-    team_ids: Annotated[list[str] | None, Query()] = None,
+    created_on: DateRangeQuery,
+    team_ids: IdsQuery = None,
     is_superuser: bool | None = None,
     is_active: bool | None = None,
     query: SearchQuery = None,
-    start_date: Annotated[str | None, Query(max_length=40)] = None,
-    end_date: Annotated[str | None, Query(max_length=40)] = None,
 ):
     stmt = users.filtered_users_query(
         principal,
@@ -150,8 +150,8 @@ def user_filtered(
         is_superuser=is_superuser,
         is_active=is_active,
         query=query,
-        start=moment(start_date, "start_date"),
-        end=moment(end_date, "end_date", end_of_day=True),
+        start=created_on.start,
+        end=created_on.end,
     )
     org = users.organization(session, principal)
     return ok(
