@@ -16,7 +16,10 @@ from parley.db import migrate
 from parley.db.engine import create_db_engine, create_session_factory, session_scope
 from parley.http.errors import install_error_handlers
 from parley.http.middleware import BodySizeLimitMiddleware, Metrics, RequestContextMiddleware
+from parley.ingest.pipeline import EmbedderProvider, make_worker
+from parley.jobs.worker import WorkerThreads
 from parley.reference_data import ensure_reference_data
+from parley.search.vector import VectorCache
 from parley.settings import Settings
 from parley.surfaces.ejento.router import build_router as build_ejento_router
 
@@ -49,10 +52,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.write_sessions = create_session_factory(engine, writes=True)
         app.state.read_sessions = create_session_factory(engine, writes=False)
+        app.state.embedders = EmbedderProvider(settings)
+        app.state.vector_cache = VectorCache()
         app.state.ready = await run_in_threadpool(migrate.is_up_to_date, engine)
+        workers = WorkerThreads(
+            app.state.write_sessions,
+            lambda: make_worker(settings, app.state.write_sessions, app.state.embedders),
+            settings.ingest.workers,
+        )
+        workers.start()
         try:
             yield
         finally:
+            await run_in_threadpool(workers.stop)
             engine.dispose()
 
     app = FastAPI(

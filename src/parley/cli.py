@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,6 +18,8 @@ keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
+eval_app = typer.Typer(help="Measure retrieval and answer quality.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
 
 console = Console(stderr=True)
 
@@ -157,6 +160,232 @@ def keys_create(
     except ParleyError as exc:
         console.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(1) from exc
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Jobs run at the same time in this process.")] = 1,
+) -> None:
+    """Run ingestion workers in the foreground (scale-out mode: one or more per machine)."""
+    import signal
+
+    from parley.db.engine import create_db_engine, create_session_factory
+    from parley.http.middleware import configure_logging
+    from parley.ingest.pipeline import EmbedderProvider, make_worker
+    from parley.jobs.worker import WorkerThreads
+
+    settings = Settings()
+    _ensure_secret_key_file(settings)
+    configure_logging(settings.log_level)
+    engine = create_db_engine(settings)
+    sessions = create_session_factory(engine)
+    embedders = EmbedderProvider(settings)
+    threads = WorkerThreads(sessions, lambda: make_worker(settings, sessions, embedders), concurrency)
+    signal.signal(signal.SIGTERM, lambda *_: threads.stop_event.set())
+    threads.start()
+    console.print(f"[green]{concurrency} worker(s) running; Ctrl-C to stop.[/green]")
+    try:
+        while not threads.stop_event.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        threads.stop()
+        engine.dispose()
+
+
+def _owner(session, settings: Settings, email: str | None):  # type: ignore[no-untyped-def]
+    """The user ingestion acts as: --email, else the bootstrap admin, else the first admin."""
+    from sqlalchemy import select
+
+    from parley.accounts import service as accounts
+    from parley.accounts.models import User
+
+    email = email or settings.init_admin_email
+    user = accounts.get_user_by_email(session, email) if email else None
+    if user is None and not email:
+        user = session.scalars(select(User).where(User.is_superuser.is_(True)).order_by(User.id)).first()
+    if user is None:
+        console.print(
+            "[red]No such user: pass --email of an existing user (see `parley users create`).[/red]"
+        )
+        raise typer.Exit(1)
+    return user
+
+
+def _process_with_progress(settings: Settings, sessions, document_ids: list[int], workers: int) -> dict:  # type: ignore[no-untyped-def]
+    """Run ingestion workers in this process until the documents are done; show progress."""
+    from collections import Counter
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from sqlalchemy import select
+
+    from parley.corpora.models import Document
+    from parley.db.engine import session_scope
+    from parley.ingest.pipeline import EmbedderProvider, make_worker
+    from parley.jobs.worker import WorkerThreads
+
+    embedders = EmbedderProvider(settings)
+    threads = WorkerThreads(sessions, lambda: make_worker(settings, sessions, embedders), workers)
+    threads.start()
+    done_states = ("completed", "failed", "cancelled")
+    counts: Counter = Counter()
+    try:
+        with Progress(
+            TextColumn("[bold]ingesting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task("", total=len(document_ids))
+            while True:
+                with session_scope(sessions) as session:
+                    statuses = []
+                    for start in range(0, len(document_ids), 900):
+                        batch = document_ids[start : start + 900]
+                        statuses += session.scalars(
+                            select(Document.status).where(Document.id.in_(batch))
+                        ).all()
+                counts = Counter(statuses)
+                finished = sum(counts[s] for s in done_states)
+                busy = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if k not in done_states)
+                progress.update(task, completed=finished, description=busy or "done")
+                if finished >= len(document_ids):
+                    break
+                threads.stop_event.wait(0.5)
+    finally:
+        threads.stop()
+    return dict(counts)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
+    corpus: Annotated[str, typer.Option(help="Corpus name; created when missing.")],
+    email: Annotated[str | None, typer.Option(help="User who owns the documents.")] = None,
+    workers: Annotated[int, typer.Option(help="Worker threads in this process.")] = 1,
+) -> None:
+    """Ingest local files into a corpus, with a progress bar."""
+    from parley.app import prepare_database
+    from parley.db.engine import create_db_engine, create_session_factory, session_scope
+    from parley.ingest.local import LocalItem, corpus_by_name, files_under, queue_items
+
+    settings = Settings()
+    _ensure_secret_key_file(settings)
+    prepare_database(settings)
+    files = files_under(paths)
+    if not files:
+        console.print("[red]No files found.[/red]")
+        raise typer.Exit(1)
+    sessions = create_session_factory(create_db_engine(settings))
+    with session_scope(sessions) as session:
+        owner = _owner(session, settings, email)
+        target = corpus_by_name(session, owner, corpus)
+        ids = queue_items(session, owner, target, (LocalItem(p.name, p.read_bytes()) for p in files))
+        corpus_id = target.id
+    counts = _process_with_progress(settings, sessions, ids, workers)
+    console.print(f"corpus {corpus!r} (id {corpus_id}): " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if counts.get("failed"):
+        from sqlalchemy import select
+
+        from parley.corpora.models import Document
+
+        with session_scope(sessions) as session:
+            for name, reason in session.execute(
+                select(Document.name, Document.status_reason).where(
+                    Document.id.in_(ids), Document.status == "failed"
+                )
+            ):
+                console.print(f"[red]failed[/red] {name}: {reason}")
+        raise typer.Exit(2)
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    beir: Annotated[Path, typer.Option(help="BEIR folder with corpus.jsonl and queries.jsonl.")],
+    qrels: Annotated[Path, typer.Option(help="Judgements (TSV: query-id, corpus-id, score).")],
+    corpus: Annotated[str, typer.Option(help="Corpus to (re)use for the data set.")] = "beir-eval",
+    email: Annotated[str | None, typer.Option(help="User who owns the corpus.")] = None,
+    workers: Annotated[int, typer.Option(help="Ingestion worker threads.")] = 1,
+    limit_queries: Annotated[int | None, typer.Option(help="Evaluate only the first N queries.")] = None,
+) -> None:
+    """Ingest a BEIR data set through the normal pipeline (once) and print nDCG@10, recall@100
+    and search latency."""
+    import time
+
+    from rich.progress import Progress
+    from sqlalchemy import func, select
+
+    from parley.app import prepare_database
+    from parley.corpora.models import Document
+    from parley.db.engine import create_db_engine, create_session_factory, session_scope
+    from parley.evaluation.beir import BeirData, document_text, evaluate, load_beir, rank_documents
+    from parley.ingest.local import LocalItem, corpus_by_name, queue_items
+    from parley.ingest.pipeline import EmbedderProvider
+    from parley.search.service import SearchOptions, hybrid_search
+    from parley.search.vector import VectorCache
+
+    settings = Settings()
+    _ensure_secret_key_file(settings)
+    prepare_database(settings)
+    data = load_beir(beir, qrels)
+    if limit_queries:
+        data = BeirData(data.corpus, dict(list(data.queries.items())[:limit_queries]), data.qrels)
+    sessions = create_session_factory(create_db_engine(settings))
+    with session_scope(sessions) as session:
+        owner = _owner(session, settings, email)
+        target = corpus_by_name(session, owner, corpus)
+        corpus_id = target.id
+        have = session.scalar(
+            select(func.count())
+            .select_from(Document)
+            .where(Document.corpus_id == corpus_id, Document.is_deleted.is_(False))
+        )
+        ids = []
+        if not have:
+            ids = queue_items(
+                session,
+                owner,
+                target,
+                (
+                    LocalItem(e["_id"], document_text(e).encode(), "text", {"beir_id": e["_id"]})
+                    for e in data.corpus
+                ),
+            )
+    if ids:
+        console.print(f"ingesting {len(ids)} documents into corpus {corpus!r}")
+        started = time.perf_counter()
+        _process_with_progress(settings, sessions, ids, workers)
+        elapsed = time.perf_counter() - started
+        console.print(f"ingested in {elapsed:.1f} s ({len(ids) / elapsed:.1f} documents/s)")
+    embedder = EmbedderProvider(settings).get()
+    cache = VectorCache()
+    options = SearchOptions(top_k=200, candidates=200)
+
+    def search(query: str) -> tuple[list[str], float, float]:
+        t0 = time.perf_counter()
+        vector = embedder.embed_query(query)
+        t1 = time.perf_counter()
+        with session_scope(sessions) as session:
+            hits = hybrid_search(session, cache, query, vector, [corpus_id], None, options)
+        t2 = time.perf_counter()
+        return (
+            rank_documents(hits, lambda h: str(h.metadata.get("beir_id", h.document_name))),
+            t1 - t0,
+            t2 - t1,
+        )
+
+    search(next(iter(data.queries.values())))  # warm the vector cache
+    with Progress(console=console) as progress:
+        task = progress.add_task("queries", total=len(data.queries))
+        result = evaluate(data, search, lambda n: progress.update(task, completed=n))
+    typer.echo(
+        f"queries {result.queries}  nDCG@10 {result.ndcg10:.4f}  recall@100 {result.recall100:.4f}\n"
+        f"search p50 {result.search_p50_ms:.1f} ms  p95 {result.search_p95_ms:.1f} ms  "
+        f"(with query embedding: p50 {result.total_p50_ms:.1f} ms  p95 {result.total_p95_ms:.1f} ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -36,6 +36,22 @@ class LimitSettings(BaseModel):
     default_items_per_page: int = 20
 
 
+class IngestSettings(BaseModel):
+    # Worker threads inside `parley serve`; 0 leaves all jobs to `parley worker` processes.
+    workers: int = 1
+    embedder: Literal["onnx", "torch", "openai"] = "onnx"
+    embedding_batch_size: int = 32
+    # Jobs a worker claims together, so the chunks of small documents share embedding batches.
+    documents_per_batch: int = 16
+    job_lease_seconds: float = 60.0
+    # Web-link documents are stored but not fetched unless this is on; private, loopback and
+    # link-local addresses are refused even then, unless the host is listed below.
+    allow_web_fetch: bool = False
+    web_fetch_allowed_hosts: list[str] = []
+    web_fetch_timeout_seconds: float = 15.0
+    max_uncompressed_bytes: int = 200 * 1024 * 1024
+
+
 class AuthSettings(BaseModel):
     access_token_ttl_seconds: int = 7 * 24 * 3600
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
@@ -68,6 +84,7 @@ class Settings(BaseSettings):
 
     limits: LimitSettings = LimitSettings()
     auth: AuthSettings = AuthSettings()
+    ingest: IngestSettings = IngestSettings()
 
     @model_validator(mode="after")
     def _refuse_weak_secrets(self) -> Settings:

@@ -7,7 +7,6 @@ from datetime import datetime
 from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
     Boolean,
-    Float,
     ForeignKey,
     Index,
     Integer,
@@ -20,7 +19,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from parley.db.base import (
     AuditMixin,
     Base,
-    CreatedMixin,
     IdMixin,
     IdType,
     JsonType,
@@ -34,7 +32,16 @@ from parley.db.base import (
 EmbeddingType = LargeBinary().with_variant(Vector(), "postgresql")
 
 INDEXING_MODES = {1: "exhaustive", 2: "standard", 3: "basic"}
-DOCUMENT_STATUSES = ("queued", "parsing", "chunking", "embedding", "indexing", "completed", "failed", "cancelled")
+DOCUMENT_STATUSES = (
+    "queued",
+    "parsing",
+    "chunking",
+    "embedding",
+    "indexing",
+    "completed",
+    "failed",
+    "cancelled",
+)
 
 
 class Corpus(IdMixin, AuditMixin, SoftDeleteMixin, Base):
@@ -50,6 +57,9 @@ class Corpus(IdMixin, AuditMixin, SoftDeleteMixin, Base):
     is_public: Mapped[bool] = mapped_column(Boolean, default=False)
     tags: Mapped[list] = mapped_column(JsonType, default=list)
     settings: Mapped[dict] = mapped_column(JsonType, default=dict)
+    # Bumped in the same transaction as any change to the corpus's chunks, so in-process
+    # vector caches know when to reload.
+    index_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class CorpusPermission(IdMixin, AuditMixin, Base):
@@ -102,6 +112,17 @@ class DocumentFile(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class DocumentText(Base):
+    """The text extracted from a document; chunk offsets point into it."""
+
+    __tablename__ = "document_texts"
+
+    document_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
+    )
+    text: Mapped[str] = mapped_column(Text)
+
+
 class Chunk(IdMixin, Base):
     __tablename__ = "chunks"
     __table_args__ = (Index("ix_chunks_document_ordinal", "document_id", "ordinal", unique=True),)
@@ -113,15 +134,18 @@ class Chunk(IdMixin, Base):
     text: Mapped[str] = mapped_column(Text)
     page: Mapped[int | None] = mapped_column(Integer, nullable=True)
     section: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Document title and section path, prepended when embedding and indexed for search.
+    context: Mapped[str] = mapped_column(Text, default="")
     char_start: Mapped[int] = mapped_column(Integer)
     char_end: Mapped[int] = mapped_column(Integer)
     token_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Number of indexed terms (PostgreSQL BM25 length normalisation), set by a trigger.
+    lexical_length: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     embedding: Mapped[bytes | None] = mapped_column(EmbeddingType, nullable=True)
     embedding_model: Mapped[str] = mapped_column(String(200), default="")
     embedding_dim: Mapped[int] = mapped_column(Integer, default=0)
     # Document metadata and tags copied onto the chunk so filters compile into the search query.
     chunk_metadata: Mapped[dict] = mapped_column("metadata", JsonType, default=dict)
-    score_boost: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class AgentCorpus(IdMixin, AuditMixin, SoftDeleteMixin, Base):
@@ -134,4 +158,3 @@ class AgentCorpus(IdMixin, AuditMixin, SoftDeleteMixin, Base):
     is_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     connected_by: Mapped[int] = mapped_column(IdType, ForeignKey("users.id"))
-

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 15:25:45.717381
+Create Date: 2026-11-22 16:02:30.505086
 """
 
 import pgvector.sqlalchemy
@@ -343,6 +343,7 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
             nullable=False,
         ),
+        sa.Column("index_version", sa.Integer(), server_default="0", nullable=False),
         sa.Column(
             "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
         ),
@@ -1256,9 +1257,11 @@ def upgrade() -> None:
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("page", sa.Integer(), nullable=True),
         sa.Column("section", sa.Text(), nullable=True),
+        sa.Column("context", sa.Text(), nullable=False),
         sa.Column("char_start", sa.Integer(), nullable=False),
         sa.Column("char_end", sa.Integer(), nullable=False),
         sa.Column("token_count", sa.Integer(), nullable=False),
+        sa.Column("lexical_length", sa.Integer(), server_default="0", nullable=False),
         sa.Column(
             "embedding",
             sa.LargeBinary().with_variant(pgvector.sqlalchemy.vector.VECTOR(), "postgresql"),
@@ -1271,7 +1274,6 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column("score_boost", sa.Float(), nullable=False),
         sa.Column(
             "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
         ),
@@ -1338,6 +1340,18 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("document_id", name=op.f("pk_document_files")),
+    )
+    op.create_table(
+        "document_texts",
+        sa.Column("document_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["document_id"],
+            ["documents.id"],
+            name=op.f("fk_document_texts_document_id_documents"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("document_id", name=op.f("pk_document_texts")),
     )
     op.create_table(
         "jobs",
@@ -1767,6 +1781,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_jobs_document")
 
     op.drop_table("jobs")
+    op.drop_table("document_texts")
     op.drop_table("document_files")
     with op.batch_alter_table("conversation_starters", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_conversation_starters_is_deleted"))

@@ -1,0 +1,1 @@
+"""Retrieval and answer quality evaluation on standard data sets."""

@@ -1,0 +1,55 @@
+"""Fusing lexical and vector rankings.
+
+Measured on SciFact (train judgements, 809 queries, chunked abstracts, MiniLM + BM25):
+lexical alone 0.677 nDCG@10, vector alone 0.675, reciprocal-rank fusion (k=60) 0.714,
+RRF k=10 0.722, and a convex combination of z-normalised scores with 0.4 on the lexical side
+0.727-0.729 (100-300 candidates each). The convex combination is the default; RRF stays
+available because it needs no score scale at all.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+
+RRF_K = 60
+LEXICAL_WEIGHT = 0.4
+
+
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[tuple[int, float]]],
+    weights: Sequence[float] | None = None,
+    k: int = RRF_K,
+) -> list[tuple[int, float]]:
+    """Weighted RRF: score(d) = Σ w_i / (k + rank_i(d)), ranks starting at 1."""
+    weights = weights or [1.0] * len(rankings)
+    fused: dict[int, float] = {}
+    for ranking, weight in zip(rankings, weights, strict=True):
+        for rank, (item, _) in enumerate(ranking, start=1):
+            fused[item] = fused.get(item, 0.0) + weight / (k + rank)
+    return sorted(fused.items(), key=lambda pair: -pair[1])
+
+
+def _z_scores(ranking: Sequence[tuple[int, float]]) -> dict[int, float]:
+    values = [score for _, score in ranking]
+    mean = statistics.fmean(values)
+    spread = statistics.pstdev(values) or 1.0
+    return {item: (score - mean) / spread for item, score in ranking}
+
+
+def convex_fusion(
+    lexical: Sequence[tuple[int, float]],
+    vector: Sequence[tuple[int, float]],
+    lexical_weight: float = LEXICAL_WEIGHT,
+) -> list[tuple[int, float]]:
+    """α·z(lexical) + (1-α)·z(vector); an item missing from one ranking gets that ranking's
+    lowest z-score (it scored below every candidate there)."""
+    if not lexical or not vector:
+        return sorted(lexical or vector, key=lambda pair: -pair[1])
+    lex, vec = _z_scores(lexical), _z_scores(vector)
+    lex_floor, vec_floor = min(lex.values()), min(vec.values())
+    fused = {
+        item: lexical_weight * lex.get(item, lex_floor) + (1 - lexical_weight) * vec.get(item, vec_floor)
+        for item in lex.keys() | vec.keys()
+    }
+    return sorted(fused.items(), key=lambda pair: -pair[1])
