@@ -63,12 +63,17 @@ class CreatedMixin:
     created_on: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, server_default=func.now())
 
 
+def _same_as_created_on(context) -> datetime:  # type: ignore[no-untyped-def]
+    return context.get_current_parameters().get("created_on") or utcnow()
+
+
 class AuditMixin(CreatedMixin):
     """The audit columns the Ejento surface shows: emails of who created and last edited."""
 
     modified_by: Mapped[str] = mapped_column(String(320), default="")
+    # A new row's modified_on equals its created_on; later edits move it forward.
     modified_on: Mapped[datetime] = mapped_column(
-        UtcDateTime(), default=utcnow, onupdate=utcnow, server_default=func.now()
+        UtcDateTime(), default=_same_as_created_on, onupdate=utcnow, server_default=func.now()
     )
 
 
