@@ -58,13 +58,17 @@ class IdMixin:
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
 
 
+def _row_timestamp(context) -> datetime:  # type: ignore[no-untyped-def]
+    """One instant for a new row's created_on and modified_on, whichever is filled first."""
+    params = context.get_current_parameters()
+    return params.get("created_on") or params.get("modified_on") or utcnow()
+
+
 class CreatedMixin:
     created_by: Mapped[str] = mapped_column(String(320), default="")
-    created_on: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, server_default=func.now())
-
-
-def _same_as_created_on(context) -> datetime:  # type: ignore[no-untyped-def]
-    return context.get_current_parameters().get("created_on") or utcnow()
+    created_on: Mapped[datetime] = mapped_column(
+        UtcDateTime(), default=_row_timestamp, server_default=func.now()
+    )
 
 
 class AuditMixin(CreatedMixin):
@@ -73,7 +77,7 @@ class AuditMixin(CreatedMixin):
     modified_by: Mapped[str] = mapped_column(String(320), default="")
     # A new row's modified_on equals its created_on; later edits move it forward.
     modified_on: Mapped[datetime] = mapped_column(
-        UtcDateTime(), default=_same_as_created_on, onupdate=utcnow, server_default=func.now()
+        UtcDateTime(), default=_row_timestamp, onupdate=utcnow, server_default=func.now()
     )
 
 
