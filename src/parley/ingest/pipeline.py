@@ -124,9 +124,13 @@ def run_ingestion(
         item = by_context[id(ctx)]
         ctx.stage("indexing")
         with session_scope(ctx.sessions) as session:
-            if not jobs.owns(session, ctx.job_id, ctx.worker_id):
+            # Lock the job and the document (PostgreSQL) so a cancel, delete or metadata edit
+            # committing meanwhile is seen here instead of being overwritten.
+            lock = session.get_bind().dialect.name == "postgresql"
+            job = session.get(Job, ctx.job_id, with_for_update=lock)
+            if job is None or job.status != "running" or job.locked_by != ctx.worker_id:
                 raise JobAbandoned("the job is no longer ours")
-            current = session.get(Document, ctx.document_id)
+            current = session.get(Document, ctx.document_id, with_for_update=lock)
             if current is None or current.is_deleted:
                 raise JobAbandoned("the document was deleted")
             write_chunks(session, current, item.spans, item.contexts, item.vectors, embedder.model_name)  # type: ignore[arg-type]
@@ -137,9 +141,8 @@ def run_ingestion(
             current.chunk_count = len(item.spans)
             current.token_count = sum(span.token_count for span in item.spans)
             current.indexed_on = utcnow()
-            job = session.get(Job, ctx.job_id)
-            job.stage_timings = {**(job.stage_timings or {}), **ctx.finish_stage_timing()}  # type: ignore[union-attr]
-            jobs.complete(session, job)  # type: ignore[arg-type]
+            job.stage_timings = {**(job.stage_timings or {}), **ctx.finish_stage_timing()}
+            jobs.complete(session, job)
         ctx.finished = True
 
     worker.run_each([p.context for p in live], index)
@@ -184,7 +187,7 @@ def write_chunks(
     """Replace the document's chunks (search indexes follow through triggers)."""
     session.execute(delete(Chunk).where(Chunk.document_id == document.id))
     postgres = session.get_bind().dialect.name == "postgresql"
-    metadata = {**(document.doc_metadata or {}), "tags": list(document.tags or [])}
+    metadata = chunk_metadata(document)
     rows = [
         {
             "org_id": document.org_id,
@@ -247,3 +250,8 @@ def queue_document(session: Session, document: Document) -> Job:
         document_id=document.id,
         corpus_id=document.corpus_id,
     )
+
+
+def chunk_metadata(document: Document) -> dict:
+    """What a chunk carries for filters: the document's metadata plus its tags."""
+    return {**(document.doc_metadata or {}), "tags": list(document.tags or [])}

@@ -94,11 +94,6 @@ def heartbeat(
     return True
 
 
-def owns(session: Session, job_id: int, worker_id: str) -> bool:
-    job = session.get(Job, job_id)
-    return job is not None and job.status == "running" and job.locked_by == worker_id
-
-
 def complete(session: Session, job: Job) -> None:
     job.status = "completed"
     job.stage = "completed"
@@ -145,15 +140,6 @@ def latest_for_document(session: Session, document_id: int) -> Job | None:
     return session.scalars(
         select(Job).where(Job.document_id == document_id).order_by(Job.id.desc()).limit(1)
     ).first()
-
-
-def pending_count(session: Session) -> int:
-    from sqlalchemy import func
-
-    return (
-        session.scalar(select(func.count()).select_from(Job).where(Job.status.in_(("queued", "running"))))
-        or 0
-    )
 
 
 def release_dead_local_workers(session: Session, hostname: str, is_alive: Callable[[int], bool]) -> int:

@@ -14,6 +14,7 @@ from parley.surfaces.ejento import (
     auth,
     chat_threads,
     corpora,
+    documents,
     projects,
     teams,
     users,
@@ -22,6 +23,6 @@ from parley.surfaces.ejento import (
 
 def build_router() -> APIRouter:
     router = APIRouter()
-    for module in (auth, agents, agent_corpora, chat_threads, projects, teams, users, corpora):
+    for module in (auth, agents, agent_corpora, chat_threads, projects, teams, users, documents, corpora):
         router.include_router(module.router)
     return router
