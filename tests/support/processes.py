@@ -74,6 +74,12 @@ class ServerProcess:
         self.stop()
         raise TimeoutError("parley serve did not become ready")
 
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
