@@ -350,7 +350,11 @@ def eval_retrieval(
                 owner,
                 target,
                 (
-                    LocalItem(e["_id"], document_text(e).encode(), "text", {"beir_id": e["_id"]})
+                    # Named by title, as a user would name a document; the title then
+                    # heads every chunk's context, not only the first chunk's text.
+                    LocalItem(
+                        e.get("title") or e["_id"], document_text(e).encode(), "text", {"beir_id": e["_id"]}
+                    )
                     for e in data.corpus
                 ),
             )
