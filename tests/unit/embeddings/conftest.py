@@ -36,6 +36,16 @@ def torch_embedder() -> Any:
     return TorchMiniLMEmbedder()
 
 
+@pytest.fixture(scope="session", params=["onnx", "torch"])
+def embedder(request: pytest.FixtureRequest) -> Any:
+    """Each local MiniLM embedder in turn, for the contract tests (``test_embedder_contract.py``).
+
+    The ``torch`` param is skipped, with the install command as the reason, where the
+    ``parley[torch]`` extra is not installed (through the ``torch_embedder`` fixture).
+    """
+    return request.getfixturevalue(f"{request.param}_embedder")
+
+
 # -- a real OpenAI-compatible embeddings server ------------------------------------------------------
 
 

@@ -1,70 +1,31 @@
-"""The default embedder: all-MiniLM-L6-v2 int8 ONNX on onnxruntime (real model, no mocks)."""
+"""What only the default embedder does: all-MiniLM-L6-v2 int8 ONNX on onnxruntime (real model, no mocks).
+
+The contract it shares with the torch embedder (shape, norms, batching, token counts and
+offsets...) is tested for both in ``test_embedder_contract.py``.
+"""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import textwrap
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
 from parley.embeddings import (
     DEFAULT_EMBEDDER_KIND,
-    Embedder,
     EmbeddingError,
     OnnxMiniLMEmbedder,
     create_embedder,
 )
-
-PARAPHRASE = ("How do I reset my password?", "What are the steps to change a forgotten password?")
-UNRELATED = "The migration patterns of arctic terns span both poles."
-SENTENCES = [
-    "The quick brown fox jumps over the lazy dog.",
-    "Aspirin reduces the risk of heart attack in some patients.",
-    "Parley is a self-hosted platform for retrieval-augmented agents.",
-    "Quarterly revenue grew by 12% compared to last year.",
-    "¿Dónde está la biblioteca? Está cerca de la estación.",
-    "short",
-    "",
-    "Transformers compute contextual token representations with self-attention layers; "
-    "mean pooling over the attention mask turns them into one sentence vector. " * 3,
-]
+from tests.unit.embeddings.test_embedder_contract import SENTENCES
 
 
-def test_protocol_and_metadata(onnx_embedder: OnnxMiniLMEmbedder) -> None:
-    assert isinstance(onnx_embedder, Embedder)
-    assert onnx_embedder.model_name == "all-MiniLM-L6-v2"
-    assert onnx_embedder.dimension == 384
-    assert onnx_embedder.max_tokens == 256
-
-
-def test_shape_dtype_and_unit_norm(onnx_embedder: OnnxMiniLMEmbedder) -> None:
-    vectors = onnx_embedder.embed_documents(SENTENCES)
-    assert vectors.shape == (len(SENTENCES), 384)
-    assert vectors.dtype == np.float32
-    assert np.all(np.isfinite(vectors))
-    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-
-    query = onnx_embedder.embed_query(SENTENCES[0])
-    assert query.shape == (384,)
-    assert query.dtype == np.float32
-    assert abs(float(np.linalg.norm(query)) - 1.0) < 1e-5
-
-
-def test_paraphrase_scores_higher_than_unrelated(onnx_embedder: OnnxMiniLMEmbedder) -> None:
-    a, b, c = onnx_embedder.embed_documents([*PARAPHRASE, UNRELATED])
-    paraphrase, unrelated = float(a @ b), float(a @ c)
-    assert paraphrase > unrelated + 0.3, (paraphrase, unrelated)
-    assert paraphrase > 0.6
-
-
-def test_batch_equals_single(onnx_embedder: OnnxMiniLMEmbedder) -> None:
+def test_other_batchings_give_the_same_vectors(onnx_embedder: OnnxMiniLMEmbedder) -> None:
+    # (The default batching equals one text at a time: test_embedder_contract.test_batch_equals_single.)
     texts = SENTENCES * 2
     batched = onnx_embedder.embed_documents(texts)
-    singles = np.stack([onnx_embedder.embed_query(t) for t in texts])
-    np.testing.assert_allclose(batched, singles, atol=1e-5)
     # Other batchings, with or without length-sorting, give the same vectors in the same order.
     for options in (
         {"batch_size": 3, "sort_by_length": False, "window": 5},
@@ -86,72 +47,6 @@ def test_batches_respect_the_size_and_token_budget(onnx_embedder: OnnxMiniLMEmbe
     # Shortest first, so texts of similar length share a batch (little padding).
     assert [lengths[i] for i in batches[0]] == [9, 10, 11, 12]
     assert [lengths[i] for i in batches[-1]] == [256]
-
-
-def test_empty_list(onnx_embedder: OnnxMiniLMEmbedder) -> None:
-    out = onnx_embedder.embed_documents([])
-    assert out.shape == (0, 384)
-    assert out.dtype == np.float32
-
-
-def test_rejects_a_bare_string(onnx_embedder: OnnxMiniLMEmbedder) -> None:
-    with pytest.raises(TypeError):
-        onnx_embedder.embed_documents("not a list")  # type: ignore[arg-type]
-    with pytest.raises(TypeError):
-        onnx_embedder.embed_documents(["ok", 3])  # type: ignore[list-item]
-
-
-def test_count_tokens_and_offsets_match_the_text(onnx_embedder: OnnxMiniLMEmbedder) -> None:
-    text = "Tokenization isn't trivial: Parley's chunker splits  documents by wordpieces."
-    tokens = onnx_embedder.tokenizer.tokens(text)
-    offsets = onnx_embedder.token_offsets(text)
-    assert onnx_embedder.count_tokens(text) == len(offsets) == len(tokens)
-    assert tokens[:2] == ["token", "##ization"]
-    previous_end = 0
-    for token, (start, end) in zip(tokens, offsets, strict=True):
-        assert previous_end <= start < end <= len(text)
-        # Each span is the token's own text (the model lower-cases; "##" marks a word continuation).
-        assert text[start:end].lower() == token.removeprefix("##")
-        if token.startswith("##"):
-            assert start == previous_end
-        previous_end = end
-
-    assert onnx_embedder.count_tokens("") == 0
-    assert onnx_embedder.token_offsets("") == []
-    # Special tokens are not counted.
-    assert onnx_embedder.count_tokens("hello") == 1
-
-
-def test_offsets_follow_accents_and_unicode(onnx_embedder: OnnxMiniLMEmbedder) -> None:
-    text = "Café Zürich naïve — 東京"
-    offsets = onnx_embedder.token_offsets(text)
-    assert len(offsets) == onnx_embedder.count_tokens(text)
-    spans = [text[s:e] for s, e in offsets]
-    assert spans[0] == "Café"
-    assert "Zürich" in "".join(spans)
-    assert spans[-2:] == ["東", "京"]
-
-
-def test_counting_does_not_truncate_but_embedding_does(onnx_embedder: OnnxMiniLMEmbedder) -> None:
-    words = [f"word{i % 7} alpha beta" for i in range(200)]
-    long_text = " ".join(words)
-    count = onnx_embedder.count_tokens(long_text)
-    assert count > 500
-    offsets = onnx_embedder.token_offsets(long_text)
-    # The model sees [CLS] + 254 tokens + [SEP] = 256: the text cut after the 254th token embeds the same.
-    prefix = long_text[: offsets[253][1]]
-    assert onnx_embedder.count_tokens(prefix) == 254
-    np.testing.assert_allclose(
-        onnx_embedder.embed_query(long_text), onnx_embedder.embed_query(prefix), atol=1e-5
-    )
-
-
-def test_concurrent_use_from_threads(onnx_embedder: OnnxMiniLMEmbedder) -> None:
-    expected = onnx_embedder.embed_documents(SENTENCES)
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(lambda _: onnx_embedder.embed_documents(SENTENCES), range(8)))
-    for result in results:
-        np.testing.assert_allclose(result, expected, atol=1e-5)
 
 
 def test_factory_default_is_onnx() -> None:
