@@ -23,7 +23,7 @@ from parley.search.vector import VectorCache, vector_search
 class SearchOptions:
     top_k: int = 8
     # Each ranking contributes this many candidates to the fusion.
-    candidates: int = 100
+    candidates: int = 200
     lexical_weight: float = LEXICAL_WEIGHT
 
 
