@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -206,10 +207,18 @@ class FilterCompiler:
         low, high = value  # type: ignore[misc]
         return self._range(field, [(">=", low), ("<=", high)])
 
+    def _sqlite_any(self, field: str, check: Callable[[str, str], str]) -> str:
+        """``check(type_sql, value_sql)`` on the field's value, or on any element of a list.
+
+        Scalars are compared directly (json_type/json_extract); only lists pay for json_each."""
+        path = self._bind(_sqlite_path(field))
+        kind, value = f"json_type({self.metadata}, {path})", f"json_extract({self.metadata}, {path})"
+        each = f"json_each({self.metadata}, {path}) AS je"
+        listed = f"EXISTS (SELECT 1 FROM {each} WHERE {check('je.type', 'je.value')})"
+        return f"(CASE {kind} WHEN 'array' THEN {listed} ELSE COALESCE(({check(kind, value)}), 0) END)"
+
     def _elements(self, field: str) -> str:
-        """A row source over the field's value, or over each element when it is a list."""
-        if self.dialect == "sqlite":
-            return f"json_each({self.metadata}, {self._bind(_sqlite_path(field))}) AS je"
+        """PostgreSQL: a row source over the field's value, or over each element of a list."""
         key = self._bind(field)
         return (
             f"jsonb_array_elements(CASE jsonb_typeof({self.metadata} -> {key}) WHEN 'array' "
@@ -219,7 +228,7 @@ class FilterCompiler:
     def _exists(self, field: str) -> str:
         """Present and not null; an empty list counts as absent (as in Elasticsearch)."""
         if self.dialect == "sqlite":
-            return f"EXISTS (SELECT 1 FROM {self._elements(field)} WHERE je.type != 'null')"
+            return self._sqlite_any(field, lambda kind, value: f"{kind} != 'null'")
         return f"EXISTS (SELECT 1 FROM {self._elements(field)} WHERE jsonb_typeof(je.v) != 'null')"
 
     def _equals_any(self, field: str, values: list[Scalar]) -> str:
@@ -230,23 +239,29 @@ class FilterCompiler:
                 parts.append(f"{self.metadata} @> CAST({self._bind(json.dumps({field: v}))} AS jsonb)")
                 parts.append(f"{self.metadata} @> CAST({self._bind(json.dumps({field: [v]}))} AS jsonb)")
             return "(" + " OR ".join(parts) + ")"
-        checks = []
-        for v in values:
-            if isinstance(v, bool):
-                checks.append(f"(je.type = {self._bind('true' if v else 'false')})")
-            elif isinstance(v, int | float):
-                checks.append(f"(je.type IN ('integer', 'real') AND je.value = {self._bind(v)})")
-            else:
-                checks.append(f"(je.type = 'text' AND je.value = {self._bind(v)})")
-        return f"EXISTS (SELECT 1 FROM {self._elements(field)} WHERE {' OR '.join(checks)})"
+
+        def check(kind: str, value: str) -> str:
+            parts = []
+            for v in values:
+                if isinstance(v, bool):
+                    parts.append(f"({kind} = {self._bind('true' if v else 'false')})")
+                elif isinstance(v, int | float):
+                    parts.append(f"({kind} IN ('integer', 'real') AND {value} = {self._bind(v)})")
+                else:
+                    parts.append(f"({kind} = 'text' AND {value} = {self._bind(v)})")
+            return " OR ".join(parts)
+
+        return self._sqlite_any(field, check)
 
     def _text_match(self, field: str, op: str, value: str) -> str:
         if self.dialect == "sqlite":
             if op == "startswith":
-                check = f"substr(je.value, 1, {self._bind(len(value))}) = {self._bind(value)}"
-            else:
-                check = f"lower(je.value) GLOB {self._bind(_glob_pattern(value.lower()))}"
-            return f"EXISTS (SELECT 1 FROM {self._elements(field)} WHERE je.type = 'text' AND {check})"
+                length, prefix = self._bind(len(value)), self._bind(value)
+                return self._sqlite_any(
+                    field, lambda k, v: f"{k} = 'text' AND substr({v}, 1, {length}) = {prefix}"
+                )
+            pattern = self._bind(_glob_pattern(value.lower()))
+            return self._sqlite_any(field, lambda k, v: f"{k} = 'text' AND lower({v}) GLOB {pattern}")
         text_value = "(je.v #>> '{}')"
         if op == "startswith":
             check = f"starts_with({text_value}, {self._bind(value)})"
@@ -261,9 +276,12 @@ class FilterCompiler:
         if not numeric and not all(isinstance(v, str) for _, v in bounds):
             raise InvalidInputError("Range filters need numbers or date strings.")
         if self.dialect == "sqlite":
-            guard = "je.type IN ('integer', 'real')" if numeric else "je.type = 'text'"
-            checks = " AND ".join(f"je.value {sign} {self._bind(v)}" for sign, v in bounds)
-            return f"EXISTS (SELECT 1 FROM {self._elements(field)} WHERE {guard} AND {checks})"
+            wanted = "IN ('integer', 'real')" if numeric else "= 'text'"
+            limits = [(sign, self._bind(v)) for sign, v in bounds]
+            return self._sqlite_any(
+                field,
+                lambda k, v: f"{k} {wanted} AND " + " AND ".join(f"{v} {sign} {b}" for sign, b in limits),
+            )
         if numeric:
             value_sql = "(CASE WHEN jsonb_typeof(je.v) = 'number' THEN (je.v #>> '{}')::numeric END)"
         else:

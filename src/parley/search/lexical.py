@@ -25,13 +25,30 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 _fts = Table("chunks_fts", MetaData(), Column("rowid", Integer), Column("chunks_fts", Text))
 
 
+# PostgreSQL's English configuration's stop words; FTS5 gets the same list so both backends
+# match the same words, and an OR query is not dragged through every chunk containing "the".
+STOP_WORDS = frozenset(
+    (
+        "i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she "
+        "her hers herself it its itself they them their theirs themselves what which who whom this that "
+        "these those am is are was were be been being have has had having do does did doing a an the and "
+        "but if or because as until while of at by for with about against between into through during "
+        "before after above below to from up down in out on off over under again further then once here "
+        "there when where why how all any both each few more most other some such no nor not only own "
+        "same so than too very s t can will just don should now"
+    ).split()
+)
+
+
 def query_terms(query: str) -> list[str]:
+    """The query's distinct words, stop words removed (kept when nothing else is left)."""
     seen: dict[str, None] = {}
     for word in _WORD.findall(query.lower()):
         seen.setdefault(word, None)
         if len(seen) >= MAX_QUERY_TERMS:
             break
-    return list(seen)
+    content = [word for word in seen if word not in STOP_WORDS]
+    return content or list(seen)
 
 
 def lexical_search(
