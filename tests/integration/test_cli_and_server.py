@@ -64,3 +64,27 @@ def test_cli_creates_users_and_keys_that_work(database_url, tmp_path):
             json={"email": "ops@example.com", "password": "ops-password-1"},
         )
         assert login.status_code == 200
+
+
+def test_cli_ingest_reports_completed_and_failed_files(database_url, tmp_path):
+    env = parley_env(database_url, tmp_path)
+    assert (
+        run_cli(
+            ["users", "create", "--email", "ing@example.com", "--password", "ingest-pass-1"], env
+        ).returncode
+        == 0
+    )
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "policy.md").write_text("# Leave\n\nStaff get twenty-five days of paid leave a year.\n")
+    (folder / "notes.txt").write_text("Expense reports are due on the fifth working day of each month.\n")
+    good = run_cli(["ingest", str(folder), "--corpus", "Handbook", "--email", "ing@example.com"], env)
+    assert good.returncode == 0, good.stderr
+    assert "completed 2" in good.stderr
+
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.7 not really a pdf")
+    again = run_cli(
+        ["ingest", str(folder / "broken.pdf"), "--corpus", "Handbook", "--email", "ing@example.com"], env
+    )
+    assert again.returncode == 2
+    assert "failed" in again.stderr and "broken.pdf" in again.stderr

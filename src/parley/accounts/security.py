@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 
 from argon2 import PasswordHasher
@@ -33,10 +32,6 @@ def digest(secret: str) -> str:
 
 def new_token(prefix: str) -> str:
     return f"{prefix}{secrets.token_urlsafe(32)}"
-
-
-def constant_time_equals(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
 
 
 def _fernet(server_secret: str):  # type: ignore[no-untyped-def]

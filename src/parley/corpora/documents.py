@@ -126,14 +126,21 @@ def _uploader_id(session: Session, principal: Principal, user_id: int | None) ->
 def create_document(
     session: Session, principal: Principal, corpus_id: int, upload: Upload, user_id: int | None = None
 ) -> tuple[Document, Job]:
-    """Store the document and its bytes and queue its ingestion, all in the caller's transaction."""
+    """Check the caller may add to the corpus, then store and queue the document."""
     corpus = _editable_corpus(session, principal, corpus_id, "add documents to this corpus")
     require_capability(session, principal, "upload_documents")
+    return store_document(session, corpus, _uploader_id(session, principal, user_id), principal.email, upload)
+
+
+def store_document(
+    session: Session, corpus: Corpus, user_id: int, created_by: str, upload: Upload
+) -> tuple[Document, Job]:
+    """Store the document and its bytes and queue its ingestion, all in the caller's transaction."""
     data = upload.data or b""
     document = Document(
         org_id=corpus.org_id,
         corpus_id=corpus.id,
-        user_id=_uploader_id(session, principal, user_id),
+        user_id=user_id,
         name=upload.name,
         content_type=upload.content_type,
         source=upload.source,
@@ -144,7 +151,7 @@ def create_document(
         content_hash=content_hash(data) if upload.data is not None else "",
         tags=clean_tags(upload.tags),
         doc_metadata=upload.metadata,
-        created_by=principal.email,
+        created_by=created_by,
     )
     session.add(document)
     session.flush()

@@ -8,7 +8,7 @@ embedding extras.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -79,14 +79,6 @@ def require(modules: Sequence[str], *, what: str, install: str) -> None:
             missing.append(name)
     if missing:
         raise EmbeddingError(f"{what} needs the Python package(s) {', '.join(missing)}: {install}")
-
-
-def batched(items: Sequence[str], size: int) -> Iterator[tuple[int, Sequence[str]]]:
-    """Yield ``(start, items[start:start + size])`` slices."""
-    if size < 1:
-        raise ValueError("batch size must be >= 1")
-    for start in range(0, len(items), size):
-        yield start, items[start : start + size]
 
 
 def mean_pool_normalize(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:

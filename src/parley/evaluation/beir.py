@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,9 +100,3 @@ def evaluate(
         total_p50_ms=percentile(totals, 0.5),
         total_p95_ms=percentile(totals, 0.95),
     )
-
-
-def timed(fn: Callable[[], object]) -> tuple[object, float]:
-    start = time.perf_counter()
-    value = fn()
-    return value, time.perf_counter() - start

@@ -48,10 +48,6 @@ _FORMATTERS: dict[Surface, ErrorBody] = {
 }
 
 
-def register_error_format(surface: Surface, formatter: ErrorBody) -> None:
-    _FORMATTERS[surface] = formatter
-
-
 def format_error_body(path: str, status: int, message: str, detail: object = None) -> tuple[object, int]:
     return _FORMATTERS[surface_for_path(path)](status, message, detail), status
 

@@ -47,10 +47,6 @@ class _Placed:
     tokens: int
 
 
-def document_text(parsed: ParsedDocument) -> str:
-    return parsed.markdown()
-
-
 def chunk_document(
     parsed: ParsedDocument,
     count_tokens: Callable[[str], int],
@@ -59,7 +55,7 @@ def chunk_document(
 ) -> tuple[str, list[ChunkSpan]]:
     """Return the document text and its chunks."""
     options = options or ChunkingOptions()
-    text = document_text(parsed)
+    text = parsed.markdown()
     placed: list[_Placed] = []
     cursor = 0
     for block in parsed.blocks:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import mimetypes
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,9 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from parley.accounts.models import User
-from parley.corpora.hashing import content_hash
-from parley.corpora.models import Corpus, Document, DocumentFile
-from parley.ingest.pipeline import queue_document
+from parley.corpora.documents import Upload, file_mime_type, store_document
+from parley.corpora.models import Corpus
 
 
 @dataclass(frozen=True)
@@ -43,25 +41,17 @@ def corpus_by_name(session: Session, owner: User, name: str) -> Corpus:
 def queue_items(session: Session, owner: User, corpus: Corpus, items: Iterable[LocalItem]) -> list[int]:
     ids = []
     for item in items:
-        mime = mimetypes.guess_type(item.name)[0] or "" if item.content_type == "file" else "text/plain"
-        document = Document(
-            org_id=owner.org_id,
-            corpus_id=corpus.id,
-            user_id=owner.id,
-            name=item.name,
+        upload = Upload(
             content_type=item.content_type,
+            name=item.name,
             source=item.name,
+            mime_type=file_mime_type(item.name, None) if item.content_type == "file" else "text/plain",
+            data=item.data,
             upload_from="cli",
-            mime_type=mime,
-            size_bytes=len(item.data),
-            content_hash=content_hash(item.data),
-            doc_metadata=item.metadata or {},
-            created_by=owner.email,
+            tags=[],
+            metadata=item.metadata or {},
         )
-        session.add(document)
-        session.flush()
-        session.add(DocumentFile(document_id=document.id, data=item.data))
-        queue_document(session, document)
+        document, _ = store_document(session, corpus, owner.id, owner.email, upload)
         ids.append(document.id)
     return ids
 

@@ -3,8 +3,7 @@
 Measured on SciFact (train judgements, 809 queries, chunked abstracts, MiniLM + BM25):
 lexical alone 0.677 nDCG@10, vector alone 0.675, reciprocal-rank fusion (k=60) 0.714,
 RRF k=10 0.722, and a convex combination of z-normalised scores with 0.4 on the lexical side
-0.727-0.729 (100-300 candidates each). The convex combination is the default; RRF stays
-available because it needs no score scale at all.
+0.727-0.729 (100-300 candidates each), so the convex combination is what Parley uses.
 """
 
 from __future__ import annotations
@@ -12,22 +11,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
-RRF_K = 60
 LEXICAL_WEIGHT = 0.4
-
-
-def reciprocal_rank_fusion(
-    rankings: Sequence[Sequence[tuple[int, float]]],
-    weights: Sequence[float] | None = None,
-    k: int = RRF_K,
-) -> list[tuple[int, float]]:
-    """Weighted RRF: score(d) = Σ w_i / (k + rank_i(d)), ranks starting at 1."""
-    weights = weights or [1.0] * len(rankings)
-    fused: dict[int, float] = {}
-    for ranking, weight in zip(rankings, weights, strict=True):
-        for rank, (item, _) in enumerate(ranking, start=1):
-            fused[item] = fused.get(item, 0.0) + weight / (k + rank)
-    return sorted(fused.items(), key=lambda pair: -pair[1])
 
 
 def _z_scores(ranking: Sequence[tuple[int, float]]) -> dict[int, float]:

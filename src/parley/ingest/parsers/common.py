@@ -31,12 +31,6 @@ def clean_inline(text: str) -> str:
     return _WS_RE.sub(" ", _INVISIBLE_RE.sub("", text)).strip()
 
 
-def clean_multiline(text: str) -> str:
-    """Collapse whitespace within lines, keep line breaks, drop blank edges."""
-    lines = [clean_inline(line) for line in _INVISIBLE_RE.sub("", text).splitlines()]
-    return "\n".join(line for line in lines if line)
-
-
 def fix_ligatures(text: str) -> str:
     return text.translate(_LIGATURES)
 
