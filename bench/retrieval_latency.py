@@ -38,45 +38,23 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--chunks", type=int, default=100_000)
-    parser.add_argument("--queries", type=int, default=300)
-    parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
-    args = parser.parse_args()
-    os.environ.setdefault("PARLEY_ENVIRONMENT", "development")
-
+def build_corpus(sessions, chunks: int, postgres: bool) -> int:  # type: ignore[no-untyped-def]
+    """A corpus of ``chunks`` chunks written straight into the database; returns its id."""
     from sqlalchemy import insert
 
     from parley.accounts import service as accounts
-    from parley.app import prepare_database
     from parley.corpora.models import Chunk, Corpus, Document
-    from parley.db.engine import create_db_engine, create_session_factory, session_scope
-    from parley.ingest.pipeline import EmbedderProvider, bump_index_version
-    from parley.search.filters import parse_filter
-    from parley.search.service import SearchOptions, hybrid_search
-    from parley.search.vector import VectorCache, to_blob
-    from parley.settings import Settings
+    from parley.db.engine import session_scope
+    from parley.ingest.pipeline import bump_index_version
+    from parley.search.vector import to_blob
 
     rng = random.Random(7)
     sentences = []
     for line in (SCIFACT / "corpus.jsonl").open():
         sentences += [s.strip() + "." for s in json.loads(line)["text"].split(". ") if len(s) > 20]
-    queries = [json.loads(line)["text"] for line in (SCIFACT / "queries.jsonl").open()][: args.queries]
-
-    settings = Settings(
-        data_dir=Path(tempfile.mkdtemp(prefix="parley-bench-")), database_url=args.database_url
-    )
-    prepare_database(settings)
-    engine = create_db_engine(settings)
-    sessions = create_session_factory(engine)
-    postgres = engine.dialect.name == "postgresql"
-    vectors = np.random.default_rng(7).standard_normal((args.chunks, 384)).astype(np.float32)
+    vectors = np.random.default_rng(7).standard_normal((chunks, 384)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
 
-    started = time.perf_counter()
     with session_scope(sessions) as session:
         org = accounts.create_organization(session, "Bench")
         user = accounts.create_user(session, org_id=org.id, email="bench@example.com", password=None)
@@ -85,7 +63,7 @@ def main() -> None:
         session.flush()
         corpus_id = corpus.id
         per_document = 50
-        for first in range(0, args.chunks, per_document):
+        for first in range(0, chunks, per_document):
             meta = {
                 "year": rng.randint(2005, 2024),
                 "kind": rng.choice(["guide", "report", "memo", "paper"]),
@@ -103,7 +81,7 @@ def main() -> None:
             session.add(document)
             session.flush()
             rows = []
-            for i in range(first, min(first + per_document, args.chunks)):
+            for i in range(first, min(first + per_document, chunks)):
                 text = " ".join(rng.choice(sentences) for _ in range(3))
                 rows.append(
                     {
@@ -123,9 +101,51 @@ def main() -> None:
                 )
             session.execute(insert(Chunk), rows)
         bump_index_version(session, corpus_id)
-    if postgres:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("ANALYZE")
+    return corpus_id
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--chunks", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="keep the SQLite data here; reused when already built"
+    )
+    args = parser.parse_args()
+    os.environ.setdefault("PARLEY_ENVIRONMENT", "development")
+
+    from sqlalchemy import select
+
+    from parley.app import prepare_database
+    from parley.corpora.models import Corpus
+    from parley.db.engine import create_db_engine, create_session_factory
+    from parley.ingest.pipeline import EmbedderProvider
+    from parley.search.filters import parse_filter
+    from parley.search.service import SearchOptions, hybrid_search
+    from parley.search.vector import VectorCache
+    from parley.settings import Settings
+
+    queries = [json.loads(line)["text"] for line in (SCIFACT / "queries.jsonl").open()][: args.queries]
+
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="parley-bench-"))
+    reuse = args.database_url is None and (data_dir / "parley.db").exists()
+    settings = Settings(data_dir=data_dir, database_url=args.database_url)
+    prepare_database(settings)
+    engine = create_db_engine(settings)
+    sessions = create_session_factory(engine)
+    postgres = engine.dialect.name == "postgresql"
+    started = time.perf_counter()
+    if reuse:
+        with sessions() as session:
+            corpus_id = session.scalar(select(Corpus.id).where(Corpus.name == "bench"))
+    else:
+        corpus_id = build_corpus(sessions, args.chunks, postgres)
+        if postgres:
+            with engine.begin() as conn:
+                conn.exec_driver_sql("ANALYZE")
     build_seconds = time.perf_counter() - started
 
     embedder = EmbedderProvider(settings).get()

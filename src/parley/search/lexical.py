@@ -2,7 +2,8 @@
 
 Both rank with BM25 (k1=1.2, b=0.75) and treat the query as an OR of its words, so the two
 backends return close to the same ranking (measured on SciFact: 0.699 vs 0.698 nDCG@10).
-Collection statistics (document frequency, average length) cover the whole index.
+Collection statistics (document frequency, average length) cover the whole index. On SQLite
+the query keeps its rarest words up to a postings budget (see ``POSTINGS_BUDGET``).
 """
 
 from __future__ import annotations
@@ -11,18 +12,17 @@ import re
 import threading
 import time
 
-from sqlalchemy import Column, Integer, MetaData, Table, Text, func, literal_column, select, text
+import numpy as np
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from parley.corpora.models import Chunk, Document
+from parley.corpora.models import Chunk
 from parley.search.filters import BaseFilter, CompositeFilter, FilterCompiler
 
 MAX_QUERY_TERMS = 64
 K1 = 1.2
 B = 0.75
 _WORD = re.compile(r"\w+", re.UNICODE)
-
-_fts = Table("chunks_fts", MetaData(), Column("rowid", Integer), Column("chunks_fts", Text))
 
 
 # PostgreSQL's English configuration's stop words; FTS5 gets the same list so both backends
@@ -51,42 +51,105 @@ def query_terms(query: str) -> list[str]:
     return content or list(seen)
 
 
-def lexical_search(
-    session: Session,
-    query: str,
-    corpus_ids: list[int],
-    filters: BaseFilter | CompositeFilter | None,
-    limit: int,
-) -> list[tuple[int, float]]:
-    """``(chunk_id, score)`` best first; higher is better on both backends."""
-    terms = query_terms(query)
-    if not terms or not corpus_ids:
-        return []
-    dialect = session.get_bind().dialect.name
-    if dialect == "sqlite":
-        return _fts5(session, terms, corpus_ids, filters, limit)
-    return _postgres_bm25(session, terms, corpus_ids, filters, limit)
+# How many postings (chunk, term) one SQLite lexical query may score. Query words are taken
+# rarest first until the next one would pass the budget, so search time stays bounded as the
+# index grows; the words left out are the most common ones, which weigh least in BM25.
+POSTINGS_BUDGET = 20_000
 
 
-def _fts5(session, terms, corpus_ids, filters, limit):  # type: ignore[no-untyped-def]
-    match = " OR ".join('"' + t.replace('"', "") + '"' for t in terms)
+def fts5_matches(
+    session: Session, terms: list[str], budget: int = POSTINGS_BUDGET
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every chunk matching the query's kept words, as ``(chunk ids, BM25 scores)`` (higher is
+    better). Not restricted to any corpus: callers keep the ids they are allowed to see."""
+    kept = _vocabulary.within_budget(session, terms, budget)
+    if not kept:
+        return np.empty(0, np.int64), np.empty(0, np.float64)
+    match = " OR ".join('"' + t.replace('"', "") + '"' for t in kept)
     # bm25() is lower-is-better; context (title, section) counts half as much as the text.
-    score = func.bm25(literal_column("chunks_fts"), 0.5, 1.0)
-    stmt = (
-        select(_fts.c.rowid, score.label("score"))
-        .select_from(
-            _fts.join(Chunk, Chunk.id == _fts.c.rowid).join(Document, Document.id == Chunk.document_id)
-        )
-        .where(
-            _fts.c.chunks_fts.op("MATCH")(match),
-            Chunk.corpus_id.in_(corpus_ids),
-            Document.is_deleted.is_(False),
-            FilterCompiler("sqlite").clause(filters),
-        )
-        .order_by(score)
-        .limit(limit)
+    rows = session.execute(
+        text("SELECT rowid, bm25(chunks_fts, 0.5, 1.0) FROM chunks_fts WHERE chunks_fts MATCH :match"),
+        {"match": match},
+    ).all()
+    ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+    scores = np.fromiter((-row[1] for row in rows), dtype=np.float64, count=len(rows))
+    return ids, scores
+
+
+class _Vocabulary:
+    """Document frequencies of query words in the FTS5 index, for pruning.
+
+    FTS5 stems with Porter, so a word's frequency is that of its stem: the stem comes from
+    FTS5's own tokenizer (a one-row temporary FTS5 table per connection), the frequency from
+    an ``fts5vocab`` table. Counting costs time in proportion to the frequency, so counts are
+    cached per process for a minute; a slightly stale count only shifts where pruning cuts.
+    """
+
+    def __init__(self, ttl_seconds: float = 60.0, max_words: int = 50_000) -> None:
+        self.ttl = ttl_seconds
+        self.max_words = max_words
+        self._lock = threading.Lock()
+        self._counts: dict[str, tuple[int, float]] = {}
+
+    def within_budget(self, session: Session, terms: list[str], budget: int) -> list[str]:
+        counts = self._document_counts(session, terms)
+        kept, total = [], 0
+        for term in sorted((t for t in terms if counts[t]), key=lambda t: counts[t]):
+            if kept and total + counts[term] > budget:
+                break
+            kept.append(term)
+            total += counts[term]
+        return kept
+
+    def _document_counts(self, session: Session, terms: list[str]) -> dict[str, int]:
+        now = time.monotonic()
+        with self._lock:
+            cached = {t: self._counts.get(t) for t in terms}
+        counts = {t: hit[0] for t, hit in cached.items() if hit and now - hit[1] < self.ttl}
+        missing = [t for t in terms if t not in counts]
+        if missing:
+            fresh = _count_documents(session, missing)
+            with self._lock:
+                if len(self._counts) > self.max_words:
+                    self._counts.clear()
+                self._counts.update({t: (c, now) for t, c in fresh.items()})
+            counts.update(fresh)
+        return counts
+
+
+def _count_documents(session: Session, words: list[str]) -> dict[str, int]:
+    """Each word's document frequency: that of its stem, or its rarest part's for words FTS5
+    splits (``foo_bar``), since the phrase can only match where that part does."""
+    for statement in _TEMPORARY_TABLES:
+        session.execute(text(statement))
+    session.execute(text("DELETE FROM temp.parley_words"))
+    session.execute(
+        text("INSERT INTO temp.parley_words(rowid, w) VALUES (:row, :word)"),
+        [{"row": row, "word": word} for row, word in enumerate(words)],
     )
-    return [(row[0], -float(row[1])) for row in session.execute(stmt)]
+    stems = session.execute(text("SELECT doc, term FROM temp.parley_word_stems")).all()
+    session.execute(text("DELETE FROM temp.parley_words"))
+    frequency = {
+        stem: session.scalar(text("SELECT doc FROM temp.parley_chunk_vocab WHERE term = :t"), {"t": stem})
+        or 0
+        for stem in {stem for _, stem in stems}
+    }
+    counts: dict[str, int] = {}
+    for row, stem in stems:
+        word = words[row]
+        counts[word] = min(counts.get(word, frequency[stem]), frequency[stem])
+    return {word: counts.get(word, 0) for word in words}
+
+
+# Per connection (temporary tables live as long as it does); created on first use.
+_TEMPORARY_TABLES = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.parley_words USING fts5(w, tokenize='porter unicode61')",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.parley_word_stems USING fts5vocab(temp, parley_words, instance)",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.parley_chunk_vocab USING fts5vocab(main, chunks_fts, row)",
+)
+
+
+_vocabulary = _Vocabulary()
 
 
 class _CollectionStats:
@@ -113,7 +176,14 @@ class _CollectionStats:
 _stats = _CollectionStats()
 
 
-def _postgres_bm25(session, terms, corpus_ids, filters, limit):  # type: ignore[no-untyped-def]
+def postgres_bm25(
+    session: Session,
+    terms: list[str],
+    corpus_ids: list[int],
+    filters: BaseFilter | CompositeFilter | None,
+    limit: int,
+) -> list[tuple[int, float]]:
+    """``(chunk_id, BM25)`` best first, over the given corpora, filter compiled into the query."""
     total, average = _stats.get(session)
     compiler = FilterCompiler("postgresql")
     filter_sql = compiler.sql(filters) if filters is not None else "TRUE"
