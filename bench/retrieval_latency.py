@@ -114,6 +114,7 @@ def main() -> None:
     parser.add_argument(
         "--data-dir", type=Path, default=None, help="keep the SQLite data here; reused when already built"
     )
+    parser.add_argument("--postings-budget", type=int, default=None, help="SQLite lexical budget")
     args = parser.parse_args()
     os.environ.setdefault("PARLEY_ENVIRONMENT", "development")
 
@@ -152,6 +153,8 @@ def main() -> None:
     cache = VectorCache()
     reads = create_session_factory(engine, writes=False)
     options = SearchOptions(top_k=10)
+    if args.postings_budget:
+        options = SearchOptions(top_k=10, postings_budget=args.postings_budget)
     filters = parse_filter(FILTER)
     with reads() as session:  # warm the vector cache and the page cache
         hybrid_search(
