@@ -23,7 +23,7 @@ class LLMConfig(IdMixin, AuditMixin, SoftDeleteMixin, Base):
     endpoint: Mapped[str] = mapped_column(Text, default="")
     api_version: Mapped[str] = mapped_column(String(50), default="")
     # Name of an environment variable or secret holding the key; never the key itself.
-    api_key_ref: Mapped[str] = mapped_column(String(200), default="")
+    api_key_ref: Mapped[str] = mapped_column(Text, default="")
     price_input_per_million: Mapped[Decimal] = mapped_column(Numeric(18, 6), default=Decimal(0))
     price_output_per_million: Mapped[Decimal] = mapped_column(Numeric(18, 6), default=Decimal(0))
     context_window: Mapped[int] = mapped_column(Integer, default=8192)

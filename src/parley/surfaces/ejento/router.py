@@ -15,6 +15,7 @@ from parley.surfaces.ejento import (
     chat_threads,
     corpora,
     documents,
+    llm_configs,
     projects,
     teams,
     users,
@@ -25,4 +26,5 @@ def build_router() -> APIRouter:
     router = APIRouter()
     for module in (auth, agents, agent_corpora, chat_threads, projects, teams, users, documents, corpora):
         router.include_router(module.router)
+    router.include_router(llm_configs.router)
     return router
