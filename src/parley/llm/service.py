@@ -181,6 +181,11 @@ def _column_length(name: str) -> int | None:
     return getattr(LLMConfig.__table__.c[name].type, "length", None)
 
 
+# Provider keys are well under this; anything longer is a paste gone wrong.
+MAX_API_KEY = 1000
+MAX_ENV_NAME = 128
+
+
 def _key_ref(fields: LLMConfigFields, settings: Settings) -> str | None:
     """The new ``api_key_ref`` when the request sets or removes the key, else None."""
     given = fields.model_fields_set
@@ -190,20 +195,14 @@ def _key_ref(fields: LLMConfigFields, settings: Settings) -> str | None:
         secret = fields.api_key.get_secret_value().strip()
         if not secret:
             raise InvalidInputError("api_key cannot be empty; send null to remove the key.")
-        ref = ENCRYPTED + encrypt_secret(secret, settings.secret()).decode()
-        limit = _column_length("api_key_ref")
-        if limit is not None and len(ref) > limit:
-            raise InvalidInputError(
-                "api_key is too long to be stored encrypted; put it in an environment variable "
-                f"named {ENV_KEY_PREFIX}<NAME> and send that name as api_key_env."
-            )
-        return ref
+        if len(secret) > MAX_API_KEY:
+            raise InvalidInputError(f"api_key cannot be longer than {MAX_API_KEY} characters.")
+        return ENCRYPTED + encrypt_secret(secret, settings.secret()).decode()
     if "api_key_env" in given:
         if fields.api_key_env is None:
             return ""
         name = fields.api_key_env.strip()
-        limit = _column_length("api_key_ref")
-        if not _ENV_NAME.fullmatch(name) or (limit is not None and len(ENV + name) > limit):
+        if not _ENV_NAME.fullmatch(name) or len(name) > MAX_ENV_NAME:
             raise InvalidInputError(
                 f"api_key_env must be the name of an environment variable starting with {ENV_KEY_PREFIX} "
                 "(capital letters, digits and underscores)."

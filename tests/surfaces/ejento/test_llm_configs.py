@@ -173,7 +173,7 @@ def test_create_rejects_bad_input_and_writes_nothing(t: Tenant, db: Session):
         {"is_active": "maybe"},
         {"is_default": True, "is_active": False},
         {"api_key": ""},
-        {"api_key": "k" * 100},
+        {"api_key": "k" * 1001},
         {"api_key": SECRET, "api_key_env": None},
         {"api_key_env": "OPENAI_API_KEY"},
         {"api_key_env": "PARLEY_SECRET_KEY"},
@@ -293,10 +293,10 @@ def test_edit_changes_only_the_fields_sent_and_checks_the_result(
     assert t.admin.put(url, json={"api_key": "sk-second"}).json()["data"]["api_key_set"] is True
     assert llm.api_key_for(reload(db, LLMConfig, config["id"]), settings) == "sk-second"
     assert t.admin.put(url, json={"api_key": None}).json()["data"]["api_key_set"] is False
-    # The longest key whose encrypted form fits the column (VARCHAR(200)) is stored on every backend.
-    assert t.admin.put(url, json={"api_key": "k" * 79}).status_code == 200
-    assert llm.api_key_for(reload(db, LLMConfig, config["id"]), settings) == "k" * 79
-    assert_error(t.admin.put(url, json={"api_key": "k" * 80}), 400)
+    # Long provider keys (OpenAI project keys pass 150 characters) are stored on every backend.
+    assert t.admin.put(url, json={"api_key": "k" * 1000}).status_code == 200
+    assert llm.api_key_for(reload(db, LLMConfig, config["id"]), settings) == "k" * 1000
+    assert_error(t.admin.put(url, json={"api_key": "k" * 1001}), 400)
 
     # The result is checked as a whole, and a refused edit changes nothing.
     create(t.admin, name="Taken")
