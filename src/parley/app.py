@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from parley.accounts import service as accounts
+from parley.answers.service import AnswerService
 from parley.db import migrate
 from parley.db.engine import create_db_engine, create_session_factory, session_scope
 from parley.http.errors import install_error_handlers
@@ -54,6 +55,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.read_sessions = create_session_factory(engine, writes=False)
         app.state.embedders = EmbedderProvider(settings)
         app.state.vector_cache = VectorCache()
+        app.state.answers = AnswerService(
+            settings,
+            app.state.read_sessions,
+            app.state.write_sessions,
+            app.state.embedders.get,
+            app.state.vector_cache,
+        )
         app.state.ready = await run_in_threadpool(migrate.is_up_to_date, engine)
         workers = WorkerThreads(
             app.state.write_sessions,

@@ -15,7 +15,7 @@ from parley.llm.factory import chat_model_for, clear_chat_model_cache
 from parley.llm.llamacpp import LlamaCppChatModel
 from parley.llm.models import LLMConfig
 from parley.llm.openai_compat import OpenAICompatibleChatModel
-from tests.support.llm_server import SERVED_MODEL_NAME, llama_server
+from tests.support.llm_server import SERVED_MODEL_NAME, llama_server, require_llama_cpp
 from tests.support.openai_error_server import REPLY_WORDS, OpenAIErrorServer
 from tests.support.processes import free_port
 
@@ -27,13 +27,6 @@ QUESTION = [
 LONG_ANSWER = [ChatMessage("user", "Write a long story about a dragon who learns to bake bread.")]
 # Generous: this 2-core machine is often busy with other suites while these run.
 LLAMA_TIMEOUT = 120.0
-
-
-def require_llama_cpp() -> None:
-    try:
-        import llama_cpp  # noqa: F401
-    except ImportError:
-        pytest.skip("llama-cpp-python is not installed: scripts/install_llm_server.sh builds it")
 
 
 @pytest.fixture(scope="module")

@@ -16,11 +16,19 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+import pytest
 
 from parley.llm.llamacpp import bundled_gguf_path
 from tests.support.processes import free_port
 
 SERVED_MODEL_NAME = "smollm2"
+
+
+def require_llama_cpp() -> None:
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError:
+        pytest.skip("llama-cpp-python is not installed: scripts/install_llm_server.sh builds it")
 
 
 @contextmanager

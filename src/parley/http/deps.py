@@ -37,9 +37,17 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def get_read_session(request: Request) -> Iterator[Session]:
+    """A read transaction whatever the method: for handlers that write in transactions of
+    their own (the answer path must not hold SQLite's write lock while a model runs)."""
+    with session_scope(request.app.state.read_sessions) as session:
+        yield session
+
+
 # scope="function": the commit happens before the response is sent, so a failed commit is
 # reported to the client instead of being lost after a 200.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
@@ -51,13 +59,13 @@ def _bearer(request: Request) -> str | None:
     return None
 
 
-def _record_key_use(request: Request, session: Session, key: ApiKey) -> None:
-    """Writes join the request's transaction; reads record it best effort in a short
-    transaction of their own, so a read never upgrades to a write (which SQLite refuses
-    while another writer is active)."""
+def _record_key_use(request: Request, session: Session, key: ApiKey, writable: bool) -> None:
+    """A writing request's transaction records it; otherwise a short transaction of its own
+    does, best effort, so a read never upgrades to a write (which SQLite refuses while
+    another writer is active)."""
     if not accounts.key_use_is_stale(key):
         return
-    if request.method not in READ_METHODS:
+    if writable:
         accounts.mark_key_used(session, key.id)
         return
     try:
@@ -67,7 +75,9 @@ def _record_key_use(request: Request, session: Session, key: ApiKey) -> None:
         logger.warning("could not record API key use", extra={"api_key_id": key.id})
 
 
-def resolve_credential(request: Request, session: Session, credential: str) -> Principal | None:
+def resolve_credential(
+    request: Request, session: Session, credential: str, writable: bool
+) -> Principal | None:
     """A bearer value may be a login access token or an API key secret."""
     found = accounts.user_for_access_token(session, credential)
     if found is not None:
@@ -75,12 +85,20 @@ def resolve_credential(request: Request, session: Session, credential: str) -> P
     keyed = accounts.user_for_api_key(session, credential)
     if keyed is not None:
         user, key = keyed
-        _record_key_use(request, session, key)
+        _record_key_use(request, session, key, writable)
         return accounts.load_principal(session, user, accounts.key_scope(key))
     return None
 
 
 def authenticate(request: Request, session: SessionDep) -> Principal:
+    return _authenticate(request, session, writable=request.method not in READ_METHODS)
+
+
+def authenticate_reading(request: Request, session: ReadSessionDep) -> Principal:
+    return _authenticate(request, session, writable=False)
+
+
+def _authenticate(request: Request, session: Session, writable: bool) -> Principal:
     """Accept ``Authorization: Bearer`` (token or API key) and ``Ocp-Apim-Subscription-Key``.
 
     When both are sent both must be valid and belong to the same organisation; the bearer
@@ -90,7 +108,7 @@ def authenticate(request: Request, session: SessionDep) -> Principal:
     subscription = request.headers.get("ocp-apim-subscription-key", "").strip() or None
     if bearer is None and subscription is None:
         raise AuthenticationError("Authentication credentials were not provided.")
-    principal = resolve_credential(request, session, bearer) if bearer else None
+    principal = resolve_credential(request, session, bearer, writable) if bearer else None
     if bearer and principal is None:
         raise AuthenticationError("Invalid or expired token.")
     if subscription and subscription != bearer:
@@ -98,7 +116,7 @@ def authenticate(request: Request, session: SessionDep) -> Principal:
         if keyed is None:
             raise AuthenticationError("Invalid subscription key.")
         user, key = keyed
-        _record_key_use(request, session, key)
+        _record_key_use(request, session, key, writable)
         if principal is None:
             principal = accounts.load_principal(session, user, accounts.key_scope(key))
         elif principal.org_id != user.org_id:
@@ -118,12 +136,16 @@ def authenticate(request: Request, session: SessionDep) -> Principal:
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+# For handlers that manage their own transactions (see get_read_session).
+ReadingPrincipal = Annotated[Principal, Depends(authenticate_reading)]
 
 
-def api_category(category: str):  # type: ignore[no-untyped-def]
+def api_category(category: str, *, own_transactions: bool = False):  # type: ignore[no-untyped-def]
     """Router dependency: the API key scope must allow this category (reads vs writes)."""
+    dependency = authenticate_reading if own_transactions else authenticate
 
-    def check(request: Request, principal: CurrentPrincipal) -> None:
+    # A default, not an Annotated hint: postponed annotations cannot see this closure's variable.
+    def check(request: Request, principal: Principal = Depends(dependency)) -> None:
         if principal.key_scope is None:
             return
         write = request.method not in READ_METHODS

@@ -13,8 +13,12 @@ class Surface(StrEnum):
     PARLEY = "parley"
 
 
+# Legacy V2, and the newer V2 services that replace parts of it.
+_EJENTO_PREFIXES = ("/v2/", "/auth-service/", "/response-service/", "/indexing-service/", "/api/v2/")
+
+
 def surface_for_path(path: str) -> Surface:
-    if path.startswith("/v2/") or path.startswith("/auth-service/"):
+    if path.startswith(_EJENTO_PREFIXES):
         return Surface.EJENTO
     if path.startswith("/api/v1/Agents/") or path.startswith("/api/v1/agents/"):
         return Surface.SUPEROFFICE

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
@@ -25,6 +24,7 @@ from parley.db.rows import soft_delete
 from parley.errors import ConflictError, InvalidInputError, NotFoundError
 from parley.responses.models import AgentResponse, ResponseFeedback
 from parley.threads.models import ChatThread, ChatThreadCorpus
+from parley.usage.service import cost_text
 
 DEFAULT_TITLE = "New Chat"
 ATTACHMENT_CORPUS = "attachment"
@@ -174,8 +174,7 @@ class ChatLog:
 
     @property
     def cost(self) -> str:
-        # A plain decimal string without the column's trailing zeros ("0.02404").
-        return format(Decimal(self.response.cost or 0).normalize(), "f")
+        return cost_text(self.response.cost)
 
 
 def reduced_chatlogs(session: Session, principal: Principal, thread_id: int) -> list[ChatLog]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -32,6 +33,41 @@ ModelT = TypeVar("ModelT")
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 # The soft-delete flag and audit fields most Ejento objects carry.
 AUDIT_KEYS = {"is_deleted", "created_by", "created_on", "modified_by", "modified_on"}
+
+
+# -- documents -----------------------------------------------------------------------------------
+
+FINAL = ("completed", "failed", "cancelled")
+QUEUED = "Document has been queued for indexing"
+
+
+def upload(actor: Actor, corpus_id: int, content_type: str, source: object, **form: object):  # type: ignore[no-untyped-def]
+    """POST a document as the docs show it: multipart with content_type, source, upload_from, user_id."""
+    data = {"content_type": content_type, "upload_from": "web", **{k: str(v) for k, v in form.items()}}
+    files = None
+    if isinstance(source, tuple):
+        files = {"source": source}
+    elif source is not None:
+        data["source"] = source
+    if files is None:  # force multipart even without a file, as Ejento clients send it
+        files = {"_": ("", b"")}
+    return actor.post(f"/v2/api/corpus/{corpus_id}/document", data=data, files=files)
+
+
+def add_text(actor: Actor, corpus_id: int, text: str, **form: object) -> dict:
+    return succeeded(upload(actor, corpus_id, "text", text, **form), 201, QUEUED)
+
+
+def poll(actor: Actor, document_id: int, timeout: float = 90.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        data = succeeded(
+            actor.get(f"/v2/api/document/{document_id}/polling"), 200, "Document status fetched successfully."
+        )
+        if data["status"] in FINAL:
+            return data
+        assert time.monotonic() < deadline, data
+        time.sleep(0.1)
 
 
 # -- answers -----------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ by the test app's in-process worker (tests poll Document Polling until the statu
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,19 +19,21 @@ from parley.search.service import hybrid_search
 from parley.search.vector import VectorCache
 from tests.support.world import Actor, World
 from tests.surfaces.ejento.factories import (
+    QUEUED,
     TIMESTAMP,
     _save,
+    add_text,
     assert_error,
     count,
     fresh,
     make_corpus,
+    poll,
     reload,
     succeeded,
+    upload,
 )
 
 DOCS = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "docs"
-FINAL = ("completed", "failed", "cancelled")
-QUEUED = "Document has been queued for indexing"
 VIEW_KEYS = {
     "id", "corpus", "user", "name", "content_type", "source", "upload_from", "mime_type", "size_bytes",
     "content_hash", "status", "step", "status_reason", "page_count", "chunk_count", "token_count", "tags",
@@ -63,35 +64,6 @@ def t(world: World, db: Session) -> Tenant:
     corpus = make_corpus(db, owner, name="Handbook")
     _save(db, CorpusPermission(corpus_id=corpus.id, user_id=reader.id, permission="read", created_by="t"))
     return Tenant(org, admin, owner, reader, corpus)
-
-
-def upload(actor: Actor, corpus_id: int, content_type: str, source: object, **form: object):  # type: ignore[no-untyped-def]
-    """POST a document as the docs show it: multipart with content_type, source, upload_from, user_id."""
-    data = {"content_type": content_type, "upload_from": "web", **{k: str(v) for k, v in form.items()}}
-    files = None
-    if isinstance(source, tuple):
-        files = {"source": source}
-    elif source is not None:
-        data["source"] = source
-    if files is None:  # force multipart even without a file, as Ejento clients send it
-        files = {"_": ("", b"")}
-    return actor.post(f"/v2/api/corpus/{corpus_id}/document", data=data, files=files)
-
-
-def add_text(actor: Actor, corpus_id: int, text: str, **form: object) -> dict:
-    return succeeded(upload(actor, corpus_id, "text", text, **form), 201, QUEUED)
-
-
-def poll(actor: Actor, document_id: int, timeout: float = 90.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        data = succeeded(
-            actor.get(f"/v2/api/document/{document_id}/polling"), 200, "Document status fetched successfully."
-        )
-        if data["status"] in FINAL:
-            return data
-        assert time.monotonic() < deadline, data
-        time.sleep(0.1)
 
 
 def chunks_of(db: Session, document_id: int) -> list[Chunk]:

@@ -17,6 +17,7 @@ from parley.surfaces.ejento import (
     documents,
     llm_configs,
     projects,
+    responses,
     teams,
     users,
 )
@@ -27,4 +28,7 @@ def build_router() -> APIRouter:
     for module in (auth, agents, agent_corpora, chat_threads, projects, teams, users, documents, corpora):
         router.include_router(module.router)
     router.include_router(llm_configs.router)
+    # The log path /agent/{id}/response/log before the answer path /agent/{id}/response.
+    router.include_router(responses.router)
+    router.include_router(responses.answers_router)
     return router

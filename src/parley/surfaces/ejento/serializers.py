@@ -15,9 +15,11 @@ from parley.accounts.models import Organization, Team, User
 from parley.agents.models import Agent, AgentInstruction, AgentType
 from parley.corpora.models import INDEXING_MODES, AgentCorpus, Corpus
 from parley.projects.models import Project
+from parley.responses.models import AgentResponse
 from parley.surfaces.ejento.envelope import iso
 from parley.threads.models import ChatThread
 from parley.tools.models import AgentTool, Tool
+from parley.usage.service import cost_text
 
 
 def _by_id(session: Session, model: type, ids: set[int]) -> dict[int, object]:
@@ -303,4 +305,31 @@ def chat_thread(t: ChatThread) -> dict:
         "chat_id": t.chat_id,
         "agent": t.agent_id,
         "user": t.user_id,
+    }
+
+
+# -- agent responses ----------------------------------------------------------------------------
+
+
+def agent_response(r: AgentResponse) -> dict:
+    """The stored response row, as Create Agent Response Log returns it."""
+    return {
+        "id": r.id,
+        "question": r.question,
+        "response": r.response,
+        "created_by": r.created_by,
+        "created_on": iso(r.created_on),
+        "is_deleted": r.is_deleted,
+        "total_tokens": r.total_tokens,
+        "prompt_tokens": r.prompt_tokens,
+        "completion_tokens": r.completion_tokens,
+        "cache_hit": r.cache_hit,
+        "query_source": r.query_source,
+        "message_id": r.message_id,
+        "cost": cost_text(r.cost),
+        "pinned": r.pinned,
+        "chat_thread": r.chat_thread_id,
+        "agent": r.agent_id,
+        "user": r.user_id,
+        "llm_config": r.llm_config_id,
     }

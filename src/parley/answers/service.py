@@ -1,0 +1,645 @@
+"""The answer path: an agent answers a question from its corpora, with citations, groundedness
+and follow-up questions, and every answer and model call is recorded.
+
+    prepare  (read transaction)  agent, thread, history, corpora, LLM config
+    rewrite  (model call)        a standalone search query when the thread has history
+    retrieve (read transaction)  hybrid search over the agent's enabled corpora, as the caller
+    generate (model call)        the offline extractive answerer, or a chat model over a prompt
+                                 with numbered sources; streamed as text deltas
+    assess                       citations → references, attributions, groundedness per sentence
+    follow up (model call)       two or three questions the sources can answer
+    record   (write transaction) the thread (created when the request named none), the agent
+                                 response row and one usage record per model call
+
+No transaction is open while a model runs, so a slow model never holds SQLite's write lock.
+A failed model call is recorded (status, error, payload) and nothing else is written.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from parley.access.principal import Principal
+from parley.agents import service as agents
+from parley.agents.models import Agent, AgentInstruction, AgentType
+from parley.answers.citations import parse_citations
+from parley.answers.extractive import NOT_FOUND_ANSWER, answer_extractively
+from parley.answers.followups import suggest_followups
+from parley.answers.grounding import assess_grounding
+from parley.answers.sources import Source, sources_from_hits
+from parley.corpora.models import AgentCorpus
+from parley.db.engine import session_scope
+from parley.embeddings.base import Embedder
+from parley.errors import InvalidInputError, NotFoundError
+from parley.llm import service as llm_configs
+from parley.llm.base import ChatMessage, ChatModel, Completion, LLMCallError
+from parley.llm.factory import chat_model_for
+from parley.llm.models import LLMConfig
+from parley.responses.models import AgentResponse
+from parley.search.service import SearchOptions, hybrid_search
+from parley.search.vector import VectorCache
+from parley.settings import Settings
+from parley.threads import service as threads
+from parley.threads.models import ChatThread, ChatThreadCorpus
+from parley.usage import service as usage
+
+HISTORY_TURNS = 5
+MAX_TITLE = 100
+FOLLOWUP_COUNT = 3
+_PRONOUNS = re.compile(r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her|there)\b", re.I)
+
+
+@dataclass(frozen=True)
+class Turn:
+    user: str
+    bot: str
+
+
+@dataclass(frozen=True)
+class Question:
+    """What a client asks, whichever Ejento form it used."""
+
+    text: str
+    chat_thread_id: int | None = None
+    history: tuple[Turn, ...] | None = None  # None: take the thread's own history
+    corpus_ids: tuple[int, ...] | None = None  # overrides.corpus_ids: narrow the search
+    query_source: str = "web"
+    suggest_followups: bool = True
+
+
+@dataclass
+class _Call:
+    """One model call, recorded in the usage log when the answer is written."""
+
+    prompt_name: str
+    feature_name: str
+    model_name: str
+    started: datetime
+    ended: datetime
+    completion: Completion | None
+    error: LLMCallError | None = None
+    request_payload: dict = field(default_factory=dict)
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.completion.prompt_tokens if self.completion else 0
+
+    @property
+    def completion_tokens(self) -> int:
+        return self.completion.completion_tokens if self.completion else 0
+
+
+@dataclass
+class _Prepared:
+    principal: Principal
+    agent_id: int
+    agent_mode: str
+    project_id: int | None
+    prefix_prompt: str
+    instructions: list[str]
+    top_k: int
+    corpus_ids: list[int]
+    thread_id: int | None
+    thread_title: str | None
+    history: list[Turn]
+    config: LLMConfig | None
+    api_key: str | None
+    question: Question
+
+
+@dataclass(frozen=True)
+class Status:
+    step: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Delta:
+    text: str
+
+
+@dataclass
+class Answer:
+    """The finished answer: the Ejento AnswerPayload plus the stored row's id."""
+
+    payload: dict[str, Any]
+    agent_response_id: int
+    thread_id: int
+
+
+Event = Status | Delta | Answer
+
+
+class AnswerService:
+    """Shared by every surface that answers (Ejento, Contextual AI, SuperOffice)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        read_sessions: sessionmaker[Session],
+        write_sessions: sessionmaker[Session],
+        embedder: Callable[[], Embedder],
+        vector_cache: VectorCache,
+    ) -> None:
+        self.settings = settings
+        self.read_sessions = read_sessions
+        self.write_sessions = write_sessions
+        self.embedder = embedder
+        self.vector_cache = vector_cache
+
+    # -- public ------------------------------------------------------------------------------
+
+    def prepare(self, principal: Principal, agent_id: int, question: Question) -> _Prepared:
+        """Everything the answer needs from the database; raises (404/400) before any model runs."""
+        if not question.text.strip():
+            raise InvalidInputError("The question cannot be empty.")
+        with session_scope(self.read_sessions) as session:
+            agent = agents.get_agent(session, principal, agent_id)
+            thread = None
+            if question.chat_thread_id is not None:
+                thread = threads.get_own_thread(session, principal, question.chat_thread_id)
+                if thread.agent_id != agent.id:
+                    raise NotFoundError("Chat Thread")
+            history = (
+                list(question.history) if question.history is not None else _thread_history(session, thread)
+            )
+            config = llm_configs.resolve_for_agent(session, agent)
+            api_key = llm_configs.api_key_for(config, self.settings) if config is not None else None
+            return _Prepared(
+                principal=principal,
+                agent_id=agent.id,
+                agent_mode=_agent_mode(session, agent),
+                project_id=agent.project_id,
+                prefix_prompt=agent.prefix_prompt or "",
+                instructions=_instructions(session, agent),
+                top_k=max(1, min(agent.chunk_count or 5, 20)),
+                corpus_ids=_searchable_corpora(session, agent, thread, question.corpus_ids),
+                thread_id=thread.id if thread else None,
+                thread_title=thread.title if thread else None,
+                history=history[-HISTORY_TURNS:],
+                config=config,
+                api_key=api_key,
+                question=question,
+            )
+
+    def answer(self, prepared: _Prepared) -> Iterator[Event]:
+        """Run the answer path, yielding progress, text deltas and finally the :class:`Answer`.
+
+        A model failure is recorded and re-raised as :class:`LLMCallError`."""
+        started = time.perf_counter()
+        calls: list[_Call] = []
+        model = self._chat_model(prepared.config, prepared.api_key)
+        try:
+            yield Status("query_rewrite_start", "Processing query...")
+            query = self._rewrite(prepared, model, calls)
+            retrieval_started = time.perf_counter()
+            embedder = self.embedder()
+            query_vector = embedder.embed_query(query)
+            with session_scope(self.read_sessions) as session:
+                hits = hybrid_search(
+                    session,
+                    self.vector_cache,
+                    query,
+                    query_vector,
+                    prepared.corpus_ids,
+                    options=SearchOptions(top_k=prepared.top_k),
+                    principal=prepared.principal,
+                )
+            retrieval_ms = (time.perf_counter() - retrieval_started) * 1000
+            sources = sources_from_hits(hits)
+            yield Status("assistant_start", "Preparing response...")
+            if model is None:
+                text = yield from self._answer_offline(
+                    prepared.question.text, sources, embedder, query_vector, calls
+                )
+            else:
+                text = yield from self._answer_with_model(prepared, model, sources, calls)
+            followups = self._followups(prepared, model, text, sources, calls)
+        except LLMCallError as exc:
+            self._record_failure(prepared, calls, exc)
+            raise
+        assessment = _assess(text, sources, embedder)
+        total_ms = (time.perf_counter() - started) * 1000
+        model_ms = sum((c.ended - c.started).total_seconds() * 1000 for c in calls)
+        timings = {
+            "retrieval_ms": round(retrieval_ms, 1),
+            "model_ms": round(model_ms, 1),
+            "total_ms": round(total_ms, 1),
+            "overhead_ms": round(total_ms - model_ms, 1),
+        }
+        answer = self._record(prepared, query, text, sources, assessment, followups, calls, timings)
+        # The caller also sees the cost of writing the records (the stored timings cannot).
+        record_ms = (time.perf_counter() - started) * 1000 - total_ms
+        answer.payload["timings"] = {
+            **timings,
+            "record_ms": round(record_ms, 1),
+            "overhead_ms": round(timings["overhead_ms"] + record_ms, 1),
+        }
+        yield answer
+
+    # -- steps -------------------------------------------------------------------------------
+
+    def _chat_model(self, config: LLMConfig | None, api_key: str | None) -> ChatModel | None:
+        if config is None or config.provider == "offline":
+            return None
+        return chat_model_for(config, api_key)
+
+    def _rewrite(self, prepared: _Prepared, model: ChatModel | None, calls: list[_Call]) -> str:
+        """A standalone search query: the question itself without history; with history, the
+        model rewrites it, or (offline) the last turn's words are added when the question leans
+        on it (a pronoun, or only a few words)."""
+        question = prepared.question.text.strip()
+        if not prepared.history:
+            return question
+        if model is None:
+            words = question.split()
+            if len(words) <= 4 or _PRONOUNS.search(question):
+                return f"{question} {prepared.history[-1].user}".strip()
+            return question
+        messages = [
+            ChatMessage(
+                "system",
+                "Rewrite the user's last question as one standalone search query, using the "
+                "conversation for context. Reply with the query only.",
+            ),
+            *_history_messages(prepared.history),
+            ChatMessage("user", question),
+        ]
+        completion = self._call(model, prepared.config, "query_rewrite", "query_rewrite", messages, 96, calls)
+        rewritten = (
+            completion.text.strip().strip('"').splitlines()[0].strip() if completion.text.strip() else ""
+        )
+        return rewritten or question
+
+    def _answer_offline(
+        self, question: str, sources: list[Source], embedder: Embedder, query_vector: Any, calls: list[_Call]
+    ) -> Iterator[Event]:
+        started = _now()
+        extractive = answer_extractively(question, sources, embedder, query_vector=query_vector)
+        completion = extractive.completion()
+        calls.append(_Call("answer", "generation", completion.model, started, _now(), completion))
+        for piece in re.findall(r"\S+\s*", completion.text):
+            yield Delta(piece)
+        return completion.text
+
+    def _answer_with_model(
+        self, prepared: _Prepared, model: ChatModel, sources: list[Source], calls: list[_Call]
+    ) -> Iterator[Event]:
+        if not sources:
+            # Nothing to ground an answer in: say so rather than let the model invent one.
+            yield Delta(NOT_FOUND_ANSWER)
+            return NOT_FOUND_ANSWER
+        messages = _answer_messages(prepared, sources)
+        config = prepared.config
+        assert config is not None
+        started = _now()
+        parts: list[str] = []
+        try:
+            for item in model.stream(
+                messages, max_tokens=config.max_output_tokens, temperature=config.temperature
+            ):
+                if isinstance(item, Completion):
+                    calls.append(_Call("answer", "generation", item.model, started, _now(), item))
+                    return item.text
+                parts.append(item)
+                yield Delta(item)
+        except LLMCallError as exc:
+            calls.append(_failed_call("answer", "generation", config, started, exc))
+            raise
+        return "".join(parts)
+
+    def _followups(
+        self,
+        prepared: _Prepared,
+        model: ChatModel | None,
+        answer: str,
+        sources: list[Source],
+        calls: list[_Call],
+    ) -> list[str]:
+        if not prepared.question.suggest_followups or not sources or answer == NOT_FOUND_ANSWER:
+            return []
+        if model is None:
+            return suggest_followups(prepared.question.text, answer, sources)[:FOLLOWUP_COUNT]
+        context = "\n".join(f"- {source.text[:300]}" for source in sources[:4])
+        messages = [
+            ChatMessage(
+                "system",
+                f"Suggest {FOLLOWUP_COUNT} short follow-up questions the user could ask next that the "
+                "given sources can answer. One question per line, no numbering.",
+            ),
+            ChatMessage(
+                "user", f"Sources:\n{context}\n\nQuestion: {prepared.question.text}\nAnswer: {answer}"
+            ),
+        ]
+        completion = self._call(
+            model, prepared.config, "followup_questions", "followups", messages, 120, calls
+        )
+        lines = [re.sub(r"^\W*\d*[.)]?\s*", "", line).strip() for line in completion.text.splitlines()]
+        return [line for line in lines if line.endswith("?")][:FOLLOWUP_COUNT]
+
+    def _call(
+        self,
+        model: ChatModel,
+        config: LLMConfig | None,
+        prompt_name: str,
+        feature_name: str,
+        messages: Sequence[ChatMessage],
+        max_tokens: int,
+        calls: list[_Call],
+    ) -> Completion:
+        assert config is not None
+        started = _now()
+        try:
+            completion = model.complete(messages, max_tokens=max_tokens, temperature=config.temperature)
+        except LLMCallError as exc:
+            calls.append(_failed_call(prompt_name, feature_name, config, started, exc))
+            raise
+        calls.append(_Call(prompt_name, feature_name, completion.model, started, _now(), completion))
+        return completion
+
+    # -- records -----------------------------------------------------------------------------
+
+    def _record(
+        self,
+        prepared: _Prepared,
+        query: str,
+        text: str,
+        sources: list[Source],
+        assessment: dict[str, Any],
+        followups: list[str],
+        calls: list[_Call],
+        timings: dict[str, float],
+    ) -> Answer:
+        principal, question = prepared.principal, prepared.question
+        costs = [usage.price(prepared.config, c.prompt_tokens, c.completion_tokens) for c in calls]
+        prompt_tokens = sum(c.prompt_tokens for c in calls)
+        completion_tokens = sum(c.completion_tokens for c in calls)
+        run_id = str(uuid.uuid4())
+        with session_scope(self.write_sessions) as session:
+            thread = self._thread_for_answer(session, prepared)
+            payload = {
+                "answer": text,
+                "sources": "".join(f"[{r['number']}]" for r in assessment["references"]),
+                "followup_questions": followups,
+                "indexes": [r["number"] for r in assessment["references"]],
+                "query": query,
+                "total_tokens": prompt_tokens + completion_tokens,
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "cache_hit": False,
+                "history": [{"user": t.user, "bot": t.bot} for t in prepared.history],
+                "prompt_prefix": prepared.prefix_prompt,
+                "instructions": prepared.instructions,
+                "agent_mode": prepared.agent_mode,
+                "references": assessment["references"],
+                "success": True,
+                "corpus_ids": prepared.corpus_ids,
+                "run_id": run_id,
+                "chat_thread_name": thread.title,
+                "thread_id": thread.id,
+                "data_points": [_data_point(source) for source in sources],
+                "thoughts": f"Searched {len(prepared.corpus_ids)} corpora for: {query}",
+                "attributions": assessment["attributions"],
+                "groundedness_scores": assessment["groundedness_scores"],
+                "groundedness": assessment["groundedness"],
+                "model": calls[-1].model_name if calls else "",
+                "timings": timings,
+            }
+            row = AgentResponse(
+                org_id=principal.org_id,
+                agent_id=prepared.agent_id,
+                project_id=prepared.project_id,
+                chat_thread_id=thread.id,
+                user_id=principal.user_id,
+                llm_config_id=prepared.config.id if prepared.config else None,
+                question=question.text,
+                response=payload,
+                run_id=run_id,
+                total_tokens=prompt_tokens + completion_tokens,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                query_source=question.query_source,
+                cost=sum(costs, Decimal(0)),
+                latency_ms=int(timings["total_ms"]),
+                groundedness=assessment["groundedness"],
+                created_by=principal.email,
+            )
+            session.add(row)
+            session.flush()
+            payload["agent_response_id"] = row.id
+            row.response = dict(payload)
+            for call in calls:
+                self._usage_row(session, prepared, call, row.id, run_id)
+        return Answer(payload=payload, agent_response_id=row.id, thread_id=thread.id)
+
+    def _thread_for_answer(self, session: Session, prepared: _Prepared) -> ChatThread:
+        """The request's thread (re-checked: it may have been deleted meanwhile), or a new one
+        titled by the question; a default-titled thread takes the question as its title."""
+        principal, question = prepared.principal, prepared.question
+        title = question.text.strip().splitlines()[0][:MAX_TITLE]
+        if prepared.thread_id is None:
+            return threads.create_thread(
+                session, principal, prepared.agent_id, title=title, query_source=question.query_source
+            )
+        thread = threads.get_own_thread(session, principal, prepared.thread_id)
+        if thread.title == threads.DEFAULT_TITLE:
+            thread.title = title
+        thread.modified_on = _now()
+        return thread
+
+    def _usage_row(
+        self, session: Session, prepared: _Prepared, call: _Call, response_id: int | None, run_id: str
+    ) -> None:
+        completion, error = call.completion, call.error
+        usage.record_call(
+            session,
+            org_id=prepared.principal.org_id,
+            user_id=prepared.principal.user_id,
+            agent_id=prepared.agent_id,
+            llm_config=prepared.config,
+            prompt_name=call.prompt_name,
+            feature_name=call.feature_name,
+            model_name=call.model_name,
+            channel=prepared.question.query_source,
+            started=call.started,
+            ended=call.ended,
+            status_code=(error.upstream_status or error.status_code) if error else 200,
+            error=error.message if error else "",
+            request_payload=completion.request_payload if completion else call.request_payload,
+            response_payload=completion.response_payload if completion else {},
+            request_tokens=call.prompt_tokens,
+            response_tokens=call.completion_tokens,
+            agent_response_id=response_id,
+            task_id=run_id,
+            description=f"{call.feature_name} for agent {prepared.agent_id}",
+        )
+
+    def _record_failure(self, prepared: _Prepared, calls: list[_Call], exc: LLMCallError) -> None:
+        """Keep the usage records of a failed answer (the failed call included); nothing else."""
+        run_id = str(uuid.uuid4())
+        with session_scope(self.write_sessions) as session:
+            for call in calls:
+                self._usage_row(session, prepared, call, None, run_id)
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _failed_call(
+    prompt_name: str, feature_name: str, config: LLMConfig, started: datetime, exc: LLMCallError
+) -> _Call:
+    return _Call(
+        prompt_name,
+        feature_name,
+        config.deployment_name or config.model,
+        started,
+        _now(),
+        None,
+        error=exc,
+        request_payload=exc.request_payload,
+    )
+
+
+def _agent_mode(session: Session, agent: Agent) -> str:
+    return session.scalar(select(AgentType.name).where(AgentType.id == agent.agent_type_id)) or "QnA"
+
+
+def _instructions(session: Session, agent: Agent) -> list[str]:
+    return list(
+        session.scalars(
+            select(AgentInstruction.instruction)
+            .where(AgentInstruction.agent_id == agent.id, AgentInstruction.is_deleted.is_(False))
+            .order_by(AgentInstruction.id)
+        )
+    )
+
+
+def _searchable_corpora(
+    session: Session, agent: Agent, thread: ChatThread | None, wanted: Sequence[int] | None
+) -> list[int]:
+    """The agent's enabled corpora plus the thread's attachment corpora; ``overrides.corpus_ids``
+    narrows that set (it never widens it). The caller's read permission is checked again by the
+    search itself."""
+    linked = set(
+        session.scalars(
+            select(AgentCorpus.corpus_id).where(
+                AgentCorpus.agent_id == agent.id,
+                AgentCorpus.is_enabled.is_(True),
+                AgentCorpus.is_deleted.is_(False),
+            )
+        )
+    )
+    if thread is not None:
+        linked |= set(
+            session.scalars(
+                select(ChatThreadCorpus.corpus_id).where(
+                    ChatThreadCorpus.chat_thread_id == thread.id, ChatThreadCorpus.is_deleted.is_(False)
+                )
+            )
+        )
+    if wanted is not None:
+        linked &= set(wanted)
+    return sorted(linked)
+
+
+def _thread_history(session: Session, thread: ChatThread | None) -> list[Turn]:
+    if thread is None:
+        return []
+    rows = session.execute(
+        select(AgentResponse.question, AgentResponse.response)
+        .where(AgentResponse.chat_thread_id == thread.id, AgentResponse.is_deleted.is_(False))
+        .order_by(AgentResponse.id.desc())
+        .limit(HISTORY_TURNS)
+    ).all()
+    return [Turn(question, str((response or {}).get("answer", ""))) for question, response in reversed(rows)]
+
+
+def _history_messages(history: Sequence[Turn]) -> list[ChatMessage]:
+    messages: list[ChatMessage] = []
+    for turn in history:
+        messages.append(ChatMessage("user", turn.user))
+        if turn.bot:
+            messages.append(ChatMessage("assistant", turn.bot))
+    return messages
+
+
+def _answer_messages(prepared: _Prepared, sources: list[Source]) -> list[ChatMessage]:
+    """System rules (the agent's prefix prompt and instructions first), the recent turns, then
+    the numbered sources and the question, cut to fit the model's context window."""
+    config = prepared.config
+    assert config is not None
+    rules = [
+        prepared.prefix_prompt.strip(),
+        *[i.strip() for i in prepared.instructions if i.strip()],
+        "Answer the question using only the numbered sources below. After each sentence, cite the "
+        "sources it comes from as [1], [2]. If the sources do not contain the answer, reply exactly: "
+        f'"{NOT_FOUND_ANSWER}" Do not use outside knowledge. Be concise.',
+    ]
+    system = ChatMessage("system", "\n\n".join(r for r in rules if r))
+    history = _history_messages(prepared.history)
+    # ~4 characters per token: keep room for the answer, then drop the oldest turns and the
+    # lowest-ranked sources until the prompt fits.
+    budget = max(256, config.context_window - config.max_output_tokens) * 4
+    shown = list(sources)
+
+    def user_message() -> ChatMessage:
+        listing = "\n\n".join(
+            f"[{s.number}] {s.context or s.document_name}"
+            + (f" (page {s.page})" if s.page else "")
+            + f"\n{s.text}"
+            for s in shown
+        )
+        return ChatMessage("user", f"Sources:\n{listing}\n\nQuestion: {prepared.question.text}")
+
+    def size() -> int:
+        return len(system.content) + sum(len(m.content) for m in history) + len(user_message().content)
+
+    while size() > budget and history:
+        history = history[2:] if len(history) > 1 else []
+    while size() > budget and len(shown) > 1:
+        shown.pop()
+    return [system, *history, user_message()]
+
+
+def _data_point(source: Source) -> dict[str, Any]:
+    return {
+        "number": source.number,
+        "chunk_id": source.chunk_id,
+        "document_id": source.document_id,
+        "corpus_id": source.corpus_id,
+        "document_name": source.document_name,
+        "url": source.url,
+        "page": source.page,
+        "content": source.text,
+        "score": round(source.score, 6),
+    }
+
+
+def _assess(text: str, sources: list[Source], embedder: Embedder) -> dict[str, Any]:
+    """References in order of citation, attributions and per-sentence groundedness."""
+    citations = parse_citations(text, sources)
+    grounding = assess_grounding(text, sources, embedder)
+    return {
+        "references": [reference.as_dict() for reference in citations.references()],
+        "attributions": grounding.attributions_payload(),
+        # The score itself, not Contextual's 0/1: Ejento clients can show how well supported.
+        "groundedness_scores": [
+            {"start_idx": s.start, "end_idx": s.end, "score": round(s.score, 4), "supported": s.supported}
+            for s in grounding.sentences
+        ],
+        "groundedness": round(grounding.mean_score, 4),
+    }
