@@ -26,6 +26,7 @@ from parley.ingest.web import WebFetchError, fetch
 from parley.jobs import service as jobs
 from parley.jobs.models import Job
 from parley.jobs.worker import JobAbandoned, JobContext, JobKind, PermanentJobError, Worker
+from parley.notifications import service as notifications
 from parley.search.vector import to_blob
 from parley.settings import Settings
 
@@ -141,6 +142,7 @@ def run_ingestion(
             current.chunk_count = len(item.spans)
             current.token_count = sum(span.token_count for span in item.spans)
             current.indexed_on = utcnow()
+            notifications.document_indexed(session, current)
             job.stage_timings = {**(job.stage_timings or {}), **ctx.finish_stage_timing()}
             jobs.complete(session, job)
         ctx.finished = True
@@ -228,6 +230,10 @@ def record_failure(session: Session, job: Job, reason: str) -> None:
     else:
         values = {"status": "queued", "status_reason": f"Retrying after an error: {reason}"}
     session.execute(update(Document).where(Document.id == job.document_id).values(**values))
+    if job.status == "failed":
+        document = session.get(Document, job.document_id)
+        if document is not None and not document.is_deleted:
+            notifications.document_failed(session, document, reason)
 
 
 def make_worker(settings: Settings, sessions, embedders: EmbedderProvider) -> Worker:  # type: ignore[no-untyped-def]

@@ -13,9 +13,13 @@ from parley.surfaces.ejento import (
     agents,
     auth,
     chat_threads,
+    conversation_starters,
     corpora,
     documents,
+    email_indexing,
+    feature_flags,
     llm_configs,
+    notifications,
     projects,
     responses,
     teams,
@@ -31,4 +35,8 @@ def build_router() -> APIRouter:
     # The log path /agent/{id}/response/log before the answer path /agent/{id}/response.
     router.include_router(responses.router)
     router.include_router(responses.answers_router)
+    for module in (notifications, feature_flags, email_indexing, conversation_starters):
+        router.include_router(module.router)
+    # Read by the login page before sign-in: no credentials.
+    router.include_router(feature_flags.login_router)
     return router
