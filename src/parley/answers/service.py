@@ -46,7 +46,7 @@ from parley.llm.base import ChatMessage, ChatModel, Completion, LLMCallError
 from parley.llm.factory import chat_model_for
 from parley.llm.models import LLMConfig
 from parley.responses.models import AgentResponse
-from parley.search.service import SearchOptions, hybrid_search
+from parley.search.service import Filter, SearchOptions, hybrid_search
 from parley.search.vector import VectorCache
 from parley.settings import Settings
 from parley.threads import service as threads
@@ -67,7 +67,7 @@ class Turn:
 
 @dataclass(frozen=True)
 class Question:
-    """What a client asks, whichever Ejento form it used."""
+    """What a client asks, whichever surface it came through."""
 
     text: str
     chat_thread_id: int | None = None
@@ -75,6 +75,8 @@ class Question:
     corpus_ids: tuple[int, ...] | None = None  # overrides.corpus_ids: narrow the search
     query_source: str = "web"
     suggest_followups: bool = True
+    filters: Filter | None = None  # metadata filter (Contextual AI grammar), inside the search
+    top_k: int | None = None  # chunks to retrieve; None: the agent's chunk_count
 
 
 @dataclass
@@ -205,18 +207,8 @@ class AnswerService:
             retrieval_started = time.perf_counter()
             embedder = self.embedder()
             query_vector = embedder.embed_query(query)
-            with session_scope(self.read_sessions) as session:
-                hits = hybrid_search(
-                    session,
-                    self.vector_cache,
-                    query,
-                    query_vector,
-                    prepared.corpus_ids,
-                    options=SearchOptions(top_k=prepared.top_k),
-                    principal=prepared.principal,
-                )
+            sources = self._search(prepared, query, query_vector)
             retrieval_ms = (time.perf_counter() - retrieval_started) * 1000
-            sources = sources_from_hits(hits)
             yield Status("assistant_start", "Preparing response...")
             if model is None:
                 text = yield from self._answer_offline(
@@ -247,7 +239,26 @@ class AnswerService:
         }
         yield answer
 
+    def retrieve(self, prepared: _Prepared) -> list[Source]:
+        """Retrieval only (no rewrite, no model): what the agent would answer from."""
+        query = prepared.question.text.strip()
+        return self._search(prepared, query, self.embedder().embed_query(query))
+
     # -- steps -------------------------------------------------------------------------------
+
+    def _search(self, prepared: _Prepared, query: str, query_vector: Any) -> list[Source]:
+        with session_scope(self.read_sessions) as session:
+            hits = hybrid_search(
+                session,
+                self.vector_cache,
+                query,
+                query_vector,
+                prepared.corpus_ids,
+                prepared.question.filters,
+                SearchOptions(top_k=prepared.question.top_k or prepared.top_k),
+                principal=prepared.principal,
+            )
+        return sources_from_hits(hits)
 
     def _chat_model(self, config: LLMConfig | None, api_key: str | None) -> ChatModel | None:
         if config is None or config.provider == "offline":
