@@ -10,6 +10,7 @@ from fastapi import APIRouter
 
 from parley.surfaces.ejento import (
     agent_corpora,
+    agent_extras,
     agents,
     auth,
     chat_threads,
@@ -29,6 +30,8 @@ from parley.surfaces.ejento import (
 
 def build_router() -> APIRouter:
     router = APIRouter()
+    # Static /agent/alias, /agent/rating, /agent/user, /agent/tags before /agent/{agent_id}.
+    router.include_router(agent_extras.router)
     for module in (auth, agents, agent_corpora, chat_threads, projects, teams, users, documents, corpora):
         router.include_router(module.router)
     router.include_router(llm_configs.router)
