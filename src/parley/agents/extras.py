@@ -44,8 +44,8 @@ from parley.agents.models import (
 )
 from parley.agents.service import (
     AgentFilter,
-    _alias,
     agents_query,
+    email_alias,
     get_agent,
     get_editable_agent,
     resolve_agent_type,
@@ -340,7 +340,7 @@ def create_alias(session: Session, principal: Principal, agent_id: int, alias: s
     agent = get_editable_agent(session, principal, agent_id)
     if agent.alias is not None:
         raise ConflictError("This agent already has an alias; update it instead.")
-    return _set_alias(session, principal, agent, alias or _alias(agent))
+    return _set_alias(session, principal, agent, alias or email_alias(agent))
 
 
 def update_alias(session: Session, principal: Principal, agent_id: int, alias: str) -> Agent:

@@ -148,7 +148,7 @@ def _owner_id(session: Session, principal: Principal, owner_id: int | None) -> i
     return load_visible(session, User, owner_id, user_visible(principal), "User").id
 
 
-def _alias(agent: Agent) -> str:
+def email_alias(agent: Agent) -> str:
     local = re.sub(r"[^A-Za-z0-9]", "", agent.agent_name) or "Agent"
     return f"{local}_{agent.id}@{ALIAS_DOMAIN}"
 
@@ -208,7 +208,7 @@ def create_agent(session: Session, principal: Principal, fields: AgentFields) ->
     session.add(agent)
     session.flush()
     if fields.create_email_alias:
-        agent.alias = _alias(agent)
+        agent.alias = email_alias(agent)
     _replace_instructions(session, principal, agent, fields.instructions or [])
     _create_default_corpus(session, principal, agent)
     session.flush()
@@ -255,7 +255,7 @@ def edit_agent(session: Session, principal: Principal, agent_id: int, fields: Ag
         _replace_instructions(session, principal, agent, fields.instructions)
     # Removing an alias belongs to the Agent Alias endpoints; here it can only be created.
     if fields.create_email_alias and agent.alias is None:
-        agent.alias = _alias(agent)
+        agent.alias = email_alias(agent)
     agent.modified_by = principal.email
     session.flush()
     return agent
