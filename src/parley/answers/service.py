@@ -40,6 +40,7 @@ from parley.answers.sources import Source, sources_from_hits
 from parley.corpora.models import AgentCorpus
 from parley.db.engine import session_scope
 from parley.embeddings.base import Embedder
+from parley.embeddings.openai_compat import OpenAICompatibleEmbedder
 from parley.errors import InvalidInputError, NotFoundError
 from parley.llm import service as llm_configs
 from parley.llm.base import ChatMessage, ChatModel, Completion, LLMCallError
@@ -91,6 +92,8 @@ class _Call:
     completion: Completion | None
     error: LLMCallError | None = None
     request_payload: dict = field(default_factory=dict)
+    # Embedding calls go to the installation's embedder, not the agent's LLM config.
+    uses_llm_config: bool = True
 
     @property
     def prompt_tokens(self) -> int:
@@ -206,7 +209,7 @@ class AnswerService:
             query = self._rewrite(prepared, model, calls)
             retrieval_started = time.perf_counter()
             embedder = self.embedder()
-            query_vector = embedder.embed_query(query)
+            query_vector = self._embed_query(embedder, query, calls)
             sources = self._search(prepared, query, query_vector)
             retrieval_ms = (time.perf_counter() - retrieval_started) * 1000
             yield Status("assistant_start", "Preparing response...")
@@ -245,6 +248,33 @@ class AnswerService:
         return self._search(prepared, query, self.embedder().embed_query(query))
 
     # -- steps -------------------------------------------------------------------------------
+
+    def _embed_query(self, embedder: Embedder, query: str, calls: list[_Call]) -> Any:
+        """The query's vector; a remote embedding endpoint's call goes to the usage log."""
+        started = _now()
+        vector = embedder.embed_query(query)
+        if isinstance(embedder, OpenAICompatibleEmbedder):
+            tokens = embedder.count_tokens(query)
+            completion = Completion(
+                text="",
+                prompt_tokens=tokens,
+                completion_tokens=0,
+                model=embedder.model_name,
+                request_payload={"model": embedder.model_name, "input": [query]},
+                response_payload={"dimension": int(vector.shape[0]), "usage": {"prompt_tokens": tokens}},
+            )
+            calls.append(
+                _Call(
+                    "query_embedding",
+                    "embedding",
+                    embedder.model_name,
+                    started,
+                    _now(),
+                    completion,
+                    uses_llm_config=False,
+                )
+            )
+        return vector
 
     def _search(self, prepared: _Prepared, query: str, query_vector: Any) -> list[Source]:
         with session_scope(self.read_sessions) as session:
@@ -392,7 +422,10 @@ class AnswerService:
         timings: dict[str, float],
     ) -> Answer:
         principal, question = prepared.principal, prepared.question
-        costs = [usage.price(prepared.config, c.prompt_tokens, c.completion_tokens) for c in calls]
+        costs = [
+            usage.price(prepared.config if c.uses_llm_config else None, c.prompt_tokens, c.completion_tokens)
+            for c in calls
+        ]
         prompt_tokens = sum(c.prompt_tokens for c in calls)
         completion_tokens = sum(c.completion_tokens for c in calls)
         run_id = str(uuid.uuid4())
@@ -477,7 +510,8 @@ class AnswerService:
             org_id=prepared.principal.org_id,
             user_id=prepared.principal.user_id,
             agent_id=prepared.agent_id,
-            llm_config=prepared.config,
+            llm_config=prepared.config if call.uses_llm_config else None,
+            integration="" if call.uses_llm_config else "openai-embeddings",
             prompt_name=call.prompt_name,
             feature_name=call.feature_name,
             model_name=call.model_name,

@@ -172,7 +172,12 @@ class OpenAICompatibleEmbedder:
         body = self._post(payload)
         try:
             items = sorted(body["data"], key=lambda item: item.get("index", 0))
-            vectors = np.asarray([item["embedding"] for item in items], dtype=np.float32)
+            # llama.cpp's server answers with one vector per token when the model defines no
+            # pooling (a chat model serving embeddings): mean-pool those into one.
+            rows = [np.asarray(item["embedding"], dtype=np.float32) for item in items]
+            vectors = np.asarray(
+                [row.mean(axis=0) if row.ndim == 2 else row for row in rows], dtype=np.float32
+            )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise EmbeddingError(f"{self.url} returned a malformed embeddings response: {exc!r}") from exc
         if vectors.ndim != 2 or vectors.shape[0] != len(texts):

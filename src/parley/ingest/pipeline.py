@@ -44,8 +44,23 @@ class EmbedderProvider:
     def get(self) -> Embedder:
         with self._lock:
             if self._embedder is None:
-                self._embedder = create_embedder(self.settings.ingest.embedder)
+                self._embedder = create_embedder(
+                    self.settings.ingest.embedder, **_embedder_options(self.settings)
+                )
             return self._embedder
+
+
+def _embedder_options(settings: Settings) -> dict:
+    ingest = settings.ingest
+    if ingest.embedder != "openai":
+        return {}
+    key = ingest.embedder_api_key
+    return {
+        "base_url": ingest.embedder_base_url,
+        "model": ingest.embedder_model,
+        "api_key": key.get_secret_value() if key else None,
+        "dimension": ingest.embedder_dimension,
+    }
 
 
 def chunk_context(document_name: str, section: str | None) -> str:

@@ -9,16 +9,20 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from parley.accounts.models import Organization
 from parley.agents.models import Agent
 from parley.answers.extractive import NOT_FOUND_ANSWER
-from parley.corpora.models import AgentCorpus, Corpus, CorpusPermission
+from parley.app import create_app
+from parley.corpora.models import AgentCorpus, Chunk, Corpus, CorpusPermission
 from parley.responses.models import AgentResponse
+from parley.settings import IngestSettings
 from parley.threads.models import ChatThread
 from parley.usage.models import LLMUsageRecord
+from tests.conftest import make_settings
 from tests.support.llm_server import SERVED_MODEL_NAME, llama_server, require_llama_cpp
 from tests.support.openai_error_server import OpenAIErrorServer
 from tests.support.world import Actor, World
@@ -359,6 +363,40 @@ def test_a_failing_model_is_recorded_and_nothing_else_is_written(desk, world, db
         assert failure.status == "failure" and failure.status_code == 500 and failure.error
         assert failure.feature_name == "generation" and failure.agent_response_id is None
         assert failure.request_payload["messages"] and failure.cost == 0
+
+
+def test_a_remote_embedding_endpoint_indexes_and_its_query_calls_are_logged(database_url, tmp_path, db):
+    require_llama_cpp()
+    with llama_server(embedding=True) as base_url:
+        ingest = IngestSettings(
+            embedder="openai", embedder_base_url=base_url, embedder_model=SERVED_MODEL_NAME
+        )
+        with TestClient(create_app(make_settings(database_url, tmp_path, ingest=ingest))) as client:
+            world = World(db, make_settings(database_url, tmp_path), client)
+            org = world.org("Remote")
+            owner = world.user(org)
+            agent = make_agent(db, owner, world.project(world.team(org, {owner: "Owner"})))
+            corpus = make_corpus(db, owner)
+            _save(
+                db, AgentCorpus(org_id=org.id, agent_id=agent.id, corpus_id=corpus.id, connected_by=owner.id)
+            )
+            assert poll(owner, add_text(owner, corpus.id, REFUND)["id"])["status"] == "completed"
+            data = succeeded(
+                ask(owner, agent.id, "How long do customers have to return goods?"), 200, ANSWERED
+            )
+    fresh(db)
+    chunk = db.scalars(select(Chunk).where(Chunk.corpus_id == corpus.id)).first()
+    assert chunk.embedding_model == SERVED_MODEL_NAME and chunk.embedding_dim != 384
+    assert data["data_points"] and "thirty days" in data["answer"]
+    embedding = db.scalars(
+        select(LLMUsageRecord).where(
+            LLMUsageRecord.agent_response_id == data["agent_response_id"],
+            LLMUsageRecord.feature_name == "embedding",
+        )
+    ).one()
+    assert embedding.model_name == SERVED_MODEL_NAME and embedding.integration == "openai-embeddings"
+    assert embedding.request_tokens > 0 and embedding.status == "success" and embedding.cost == 0
+    assert embedding.request_payload["input"] == [data["query"]]
 
 
 # -- Create Agent Response Log ---------------------------------------------------------------------
