@@ -120,6 +120,7 @@ class _Prepared:
     config: LLMConfig | None
     api_key: str | None
     question: Question
+    started: float  # perf_counter() when preparing began: timings cover the whole path
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,7 @@ class AnswerService:
 
     def prepare(self, principal: Principal, agent_id: int, question: Question) -> _Prepared:
         """Everything the answer needs from the database; raises (404/400) before any model runs."""
+        started = time.perf_counter()
         if not question.text.strip():
             raise InvalidInputError("The question cannot be empty.")
         with session_scope(self.read_sessions) as session:
@@ -195,13 +197,14 @@ class AnswerService:
                 config=config,
                 api_key=api_key,
                 question=question,
+                started=started,
             )
 
     def answer(self, prepared: _Prepared) -> Iterator[Event]:
         """Run the answer path, yielding progress, text deltas and finally the :class:`Answer`.
 
         A model failure is recorded and re-raised as :class:`LLMCallError`."""
-        started = time.perf_counter()
+        started = prepared.started
         calls: list[_Call] = []
         model = self._chat_model(prepared.config, prepared.api_key)
         try:
