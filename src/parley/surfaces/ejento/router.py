@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from parley.surfaces.ejento import (
     agent_corpora,
     agent_extras,
+    agent_responses,
     agents,
     auth,
     chat_threads,
@@ -35,6 +36,7 @@ def build_router() -> APIRouter:
     for module in (auth, agents, agent_corpora, chat_threads, projects, teams, users, documents, corpora):
         router.include_router(module.router)
     router.include_router(llm_configs.router)
+    router.include_router(agent_responses.router)
     # The log path /agent/{id}/response/log before the answer path /agent/{id}/response.
     router.include_router(responses.router)
     router.include_router(responses.answers_router)
