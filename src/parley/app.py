@@ -22,6 +22,7 @@ from parley.jobs.worker import WorkerThreads
 from parley.reference_data import ensure_reference_data
 from parley.search.vector import VectorCache
 from parley.settings import Settings
+from parley.surfaces.contextual.router import build_router as build_contextual_router
 from parley.surfaces.ejento.router import build_router as build_ejento_router
 
 logger = logging.getLogger("parley")
@@ -101,4 +102,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(build_ejento_router())
+    app.include_router(build_contextual_router())
     return app

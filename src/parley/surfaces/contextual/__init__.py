@@ -1,0 +1,1 @@
+"""The Contextual AI compatible surface (``/v1``): datastores, documents, agents and query."""
