@@ -11,9 +11,11 @@ searches see the new state as soon as the request commits.
 from __future__ import annotations
 
 import mimetypes
+import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 from sqlalchemy import ColumnElement, Select, and_, cast, delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB
@@ -41,6 +43,13 @@ from parley.jobs.models import Job
 MAX_TAGS = 50
 # Declared types that say nothing about the content; the file name is a better guide.
 _GENERIC_MIME_TYPES = {"", "application/octet-stream", "binary/octet-stream"}
+
+
+def safe_filename(filename: str | None) -> str:
+    """An uploaded file's own name, without directories or control characters."""
+    name = PurePosixPath((filename or "").replace("\\", "/")).name
+    name = "".join(c for c in name if unicodedata.category(c)[0] != "C").strip()
+    return name[-255:] or "document"
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Annotated, Literal, TypeVar
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from pydantic import BaseModel, ValidationError
 
+from parley.corpora.documents import safe_filename
 from parley.errors import InvalidInputError
 from parley.http.deps import CurrentPrincipal, SessionDep, api_category
 from parley.surfaces.contextual import ids, service, views
@@ -24,7 +25,6 @@ from parley.surfaces.contextual.schemas import (
 )
 
 # Ejento's upload path already cleans file names; one cleaning rule for every surface.
-from parley.surfaces.ejento.documents import _safe_filename as safe_filename
 
 datastores_router = APIRouter(tags=["Contextual AI: Datastores"], dependencies=[api_category("corpora")])
 documents_router = APIRouter(tags=["Contextual AI: Documents"], dependencies=[api_category("documents")])

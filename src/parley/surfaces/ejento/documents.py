@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlsplit
 
@@ -222,13 +220,6 @@ def parse_metadata(raw: str | None) -> dict:
         raise _invalid("metadata", exc) from None
 
 
-def _safe_filename(filename: str | None) -> str:
-    """The file's own name, without directories or control characters."""
-    name = PurePosixPath((filename or "").replace("\\", "/")).name
-    name = "".join(c for c in name if unicodedata.category(c)[0] != "C").strip()
-    return name[-255:] or "document"
-
-
 def _text_name(text: str) -> str:
     first = next(line.strip() for line in text.splitlines() if line.strip())
     return first[:TEXT_NAME_LENGTH].strip()
@@ -240,7 +231,7 @@ def _upload(content_type: str, source: UploadFile | str | None, common: dict) ->
     if content_type == "file":
         if not isinstance(source, ReceivedFile):
             raise InvalidInputError("source must be a file when content_type is file.")
-        name = _safe_filename(source.filename)
+        name = documents.safe_filename(source.filename)
         mime = documents.file_mime_type(name, source.content_type)
         return documents.Upload("file", name, name, mime, source.file.read(), **common)
     if not isinstance(source, str):
@@ -283,7 +274,9 @@ async def duplicates_query(request: Request) -> DuplicatesQuery:
                 if any(not isinstance(u, ReceivedFile) for u in uploads):
                     raise InvalidInputError("files must be uploaded files.")
                 for upload in uploads:
-                    files.append((_safe_filename(upload.filename), content_hash(await upload.read())))  # type: ignore[union-attr]
+                    files.append(
+                        (documents.safe_filename(upload.filename), content_hash(await upload.read()))
+                    )  # type: ignore[union-attr]
                 body = DuplicatesBody.model_validate(
                     {"names": form.getlist("names"), "hashes": form.getlist("hashes")}
                 )
