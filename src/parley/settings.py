@@ -58,6 +58,16 @@ class IngestSettings(BaseModel):
     max_uncompressed_bytes: int = 200 * 1024 * 1024
 
 
+class ToolSettings(BaseModel):
+    # API tools call external HTTP services only when this is on; private, loopback and
+    # link-local addresses are refused even then (every resolved address, every redirect),
+    # unless the host is listed below.
+    allow_outbound_calls: bool = False
+    allowed_hosts: list[str] = []
+    # A tool's answer is read up to this size; the rest is dropped and the result marked truncated.
+    max_response_bytes: int = Field(default=64 * 1024, ge=1)
+
+
 class AuthSettings(BaseModel):
     access_token_ttl_seconds: int = 7 * 24 * 3600
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
@@ -91,6 +101,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = LimitSettings()
     auth: AuthSettings = AuthSettings()
     ingest: IngestSettings = IngestSettings()
+    tools: ToolSettings = ToolSettings()
 
     @model_validator(mode="after")
     def _refuse_weak_secrets(self) -> Settings:

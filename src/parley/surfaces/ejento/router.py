@@ -25,6 +25,7 @@ from parley.surfaces.ejento import (
     projects,
     responses,
     teams,
+    tools,
     users,
 )
 
@@ -42,6 +43,7 @@ def build_router() -> APIRouter:
     router.include_router(responses.answers_router)
     for module in (notifications, feature_flags, email_indexing, conversation_starters):
         router.include_router(module.router)
+    router.include_router(tools.router)
     # Read by the login page before sign-in: no credentials.
     router.include_router(feature_flags.login_router)
     return router
