@@ -4,20 +4,27 @@ construction) and nothing needs a language model.
 
 How a sentence is chosen:
 
-1. every sentence of every source is a candidate, scored lexically (cheap): idf-weighted
-   question-word recall (idf over the candidate sentences, so a topic word found everywhere
-   counts little), the densest 8-word window, shared question bigrams, the previous sentence's
-   recall (pronouns refer back), whether it holds what the question type asks for (a date for
-   "when", a number for "how many", a name for "who"...), and the source's rank;
+1. every sentence of every source is a candidate (a list item is read together with the line
+   that introduced the list; a line ending in a colon is only context), scored lexically
+   (cheap): idf-weighted question-word recall (idf over the candidate sentences, so a topic
+   word found everywhere counts little), the densest 8-word window, shared question bigrams,
+   the previous sentence's recall (pronouns refer back), whether it holds what the question type
+   asks for (a date for "when", a number for "how many", a name for "who"...), and the
+   source's rank;
 2. the best :data:`SHORTLIST` candidates are embedded in one batch as ``"<context>: <sentence>"``
    (the title resolves "he", "the game") and scored again with their cosine to the question;
 3. a softmax over the shortlist gives each sentence a probability of holding the answer: the
    best sentence is the answer, and the next ones are added only while the probability covered
    stays below :data:`COVERAGE` and the answer stays short (:data:`MAX_ANSWER_WORDS`).
 
+Sentences are quoted whole (cutting them to the clause that matches the question lost the
+answer more often than it saved words on SQuAD); only a "sentence" longer than
+:data:`MAX_ANSWER_WORDS` (a run-on PDF line) is clipped, with ellipses, to its densest window.
+
 The weights come from a listwise logistic fit on SQuAD v1.1 dev-part-a (half its questions;
-the other half scored the same, see ``bench/squad_offline.py``). When the best sentence's
-cosine and word recall are low (:data:`MIN_RELEVANCE`), the answer is :data:`NOT_FOUND_ANSWER`.
+the other half scored within half a point, see ``bench/squad_offline.py``). When the best
+sentence's cosine and word recall are low (:data:`MIN_RELEVANCE`), the answer is
+:data:`NOT_FOUND_ANSWER`.
 
 Cost: one embedding batch of at most :data:`SHORTLIST` short texts, plus the question unless
 the caller passes the vector it already searched with.
@@ -51,6 +58,7 @@ SHORTLIST = 4
 COVERAGE = 0.85
 #: ...without the answer growing past this many words.
 MAX_ANSWER_WORDS = 70
+#: ...nor past this many sentences.
 MAX_SENTENCES = 3
 
 # Listwise logistic weights (see the module docstring) for the lexical features, in the order
@@ -82,7 +90,7 @@ class ExtractiveAnswer:
     text: str
     found: bool
     sources: list[Source]  # the sources quoted, in the order first cited
-    sentences: list[str]  # the quoted sentences, as they appear in the text (without markers)
+    sentences: list[str]  # the quoted text of each sentence, verbatim from its source
     prompt_tokens: int
     completion_tokens: int
 
@@ -100,7 +108,15 @@ class ExtractiveAnswer:
 class _Candidate:
     source: Source
     sentence: Sentence
-    previous: str  # the sentence before it in the same source ("" for the first)
+    previous: str  # the sentence before it in its source (for a list item: the list's intro)
+
+    @property
+    def text(self) -> str:
+        """What the candidate is judged on: a list item ("- Saturday: 10am to 1pm") means
+        nothing without its intro, so the two are read together."""
+        if _LIST_ITEM.match(self.sentence.text) and self.previous:
+            return f"{self.previous} {self.sentence.text}"
+        return self.sentence.text
 
 
 def answer_extractively(
@@ -150,13 +166,18 @@ def answer_extractively(
         chosen.append(candidate)
         covered += float(probabilities[i])
         words += length
-    text = " ".join(cite(c.sentence.text, c.source.number) for c in chosen)
+    quoted = [_clip(c.sentence.text, question) for c in chosen]
+    text = ""
+    for (_, shown), candidate in zip(quoted, chosen, strict=True):
+        # List items stay on lines of their own so they still read (and split) as a list.
+        separator = "\n" if _LIST_ITEM.match(shown) else " "
+        text += (separator if text else "") + _cite(shown, candidate.source.number)
     cited = list({c.source.number: c.source for c in chosen}.values())
     return ExtractiveAnswer(
         text=text,
         found=True,
         sources=cited,
-        sentences=[c.sentence.text for c in chosen],
+        sentences=[part for part, _ in quoted],
         prompt_tokens=prompt_tokens,
         completion_tokens=embedder.count_tokens(text),
     )
@@ -173,32 +194,67 @@ def _not_found(embedder: Embedder, prompt_tokens: int) -> ExtractiveAnswer:
     )
 
 
-_TRAILING_PUNCTUATION = re.compile(r"[.!?]+[\"'”’)]*$")
+_FINAL_STOP = re.compile(r"[.!?]+$")
+_CLOSING_QUOTE = re.compile(r"[.!?]+[\"'”’)]+$")
+_TOKEN = re.compile(r"\S+")
 
 
-def cite(sentence: str, number: int) -> str:
-    """``sentence`` with ``[number]`` before its final punctuation: "... in 2016 [1]."."""
-    end = _TRAILING_PUNCTUATION.search(sentence)
-    if end is None:
+def _cite(sentence: str, number: int) -> str:
+    """``sentence`` with its marker: "... in 2016 [1].", 'He said "Hi." [1]', and a full stop
+    after a sentence that had none (a list item, a heading) so the answer still splits into
+    the sentences it quotes."""
+    stop = _FINAL_STOP.search(sentence)
+    if stop is not None:
+        return f"{sentence[: stop.start()]} [{number}]{sentence[stop.start() :]}"
+    if _CLOSING_QUOTE.search(sentence):
         return f"{sentence} [{number}]"
-    return f"{sentence[: end.start()]} [{number}]{sentence[end.start() :]}"
+    return f"{sentence} [{number}]."
+
+
+def _clip(sentence: str, question: str) -> tuple[str, str]:
+    """(verbatim part, shown text) of a quoted sentence: one longer than :data:`MAX_ANSWER_WORDS`
+    (a table row, a run-on PDF line) is cut to the window of that many words holding the most
+    question words, and ellipses show where the quote starts or ends mid-sentence."""
+    tokens = list(_TOKEN.finditer(sentence))
+    first, last = 0, len(tokens) - 1
+    if len(tokens) > MAX_ANSWER_WORDS:
+        terms = set(content_words(question))
+        hits = [bool(terms & set(content_words(t.group()))) for t in tokens]
+        first = max(
+            range(len(tokens) - MAX_ANSWER_WORDS + 1), key=lambda i: sum(hits[i : i + MAX_ANSWER_WORDS])
+        )
+        last = first + MAX_ANSWER_WORDS - 1
+    part = sentence[tokens[first].start() : tokens[last].end()]
+    # A chunk may also start mid-sentence: "garrison resisted until ...", ", Tesla found ...".
+    opens_mid_sentence = first > 0 or part[0].islower() or part[0] in ",;:"
+    part = part.lstrip(",;: ")
+    shown = ("… " if opens_mid_sentence else "") + part + (" …" if last < len(tokens) - 1 else "")
+    return part, shown
 
 
 # -- features ----------------------------------------------------------------------------------------
 
 
+_LIST_ITEM = re.compile(r"^(?:[-*+•]|\d{1,3}[.)])\s")
+
+
 def _candidate_sentences(sources: Sequence[Source]) -> list[_Candidate]:
     candidates = []
     for source in sources:
-        sentences = split_sentences(source.text)
-        for i, sentence in enumerate(sentences):
-            candidates.append(_Candidate(source, sentence, sentences[i - 1].text if i else ""))
+        previous = ""
+        for sentence in split_sentences(source.text):
+            # A line ending in a colon announces what follows; it is context, not an answer.
+            if not sentence.text.endswith(":"):
+                candidates.append(_Candidate(source, sentence, previous))
+            # A list item's context is the line that introduced the list, not the item before.
+            if not _LIST_ITEM.match(sentence.text):
+                previous = sentence.text
     return candidates
 
 
 def _embedding_text(candidate: _Candidate) -> str:
     context = candidate.source.context
-    return f"{context}: {candidate.sentence.text}" if context else candidate.sentence.text
+    return f"{context}: {candidate.text}" if context else candidate.text
 
 
 def _lexical_features(question: str, candidates: Sequence[_Candidate]) -> np.ndarray:
@@ -214,7 +270,7 @@ def _lexical_features(question: str, candidates: Sequence[_Candidate]) -> np.nda
     question_words = content_words(question)
     terms = list(dict.fromkeys(question_words))
     bigrams = set(zip(question_words, question_words[1:], strict=False))
-    sentence_words = [content_words(c.sentence.text) for c in candidates]
+    sentence_words = [content_words(c.text) for c in candidates]
     previous_words = [content_words(c.previous) for c in candidates]
 
     prefixes = {w: w[:_FUZZY_PREFIX] for w in terms}
@@ -297,7 +353,8 @@ _QUESTION_TYPES = (
 )
 _DATE_CUE = re.compile(
     r"\b(?:1\d{3}|20\d{2})s?\b|\b\d+(?:st|nd|rd|th)\b|\bcentur(?:y|ies)\b|\b(?:January|February|March|"
-    r"April|May|June|July|August|September|October|November|December)\b"
+    r"April|May|June|July|August|September|October|November|December|Monday|Tuesday|Wednesday|Thursday|"
+    r"Friday|Saturday|Sunday)\b"
 )
 _NUMBER_CUE = re.compile(
     r"\d[\d,.]*\d|\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"

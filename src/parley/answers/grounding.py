@@ -5,16 +5,22 @@ Per answer sentence (citation markers removed):
 
 * a sentence found verbatim in a source (whitespace aside) scores 1;
 * otherwise ``score = (SIMILARITY_SHARE * similarity + (1 - SIMILARITY_SHARE) * coverage)
-  * SPECIFIC_PENALTY ** missing_specifics``, where ``similarity`` is the best cosine to a source
-  sentence mapped from [:data:`COSINE_FLOOR`, :data:`COSINE_CEILING`] onto [0, 1], ``coverage`` the
-  share of the sentence's content words found in its best source (names and numbers count
-  double), and ``missing_specifics`` the names and numbers found in no source at all: an
-  invented date or name is the typical unsupported claim and barely moves a cosine;
+  * SPECIFIC_PENALTY ** missing_specifics * WORD_PENALTY ** missing_words``, where
+  ``similarity`` is the best cosine to a source sentence mapped from [:data:`COSINE_FLOOR`,
+  :data:`COSINE_CEILING`] onto [0, 1], ``coverage`` the share of the sentence's content words
+  found in its best source (names and numbers count double; words about the sources such as
+  "according" do not count), ``missing_specifics`` the names and numbers found in no source at
+  all (an invented date or name is the typical unsupported claim and barely moves a cosine),
+  and ``missing_words`` the other content words found in no source;
 * ``supported`` is ``score >= SUPPORTED_THRESHOLD``.
 
-The constants were set on SQuAD v1.1 dev-part-a paragraphs (see ``tests/unit/answers``):
-quotes score 1; claims built from a question and its gold answer (true, differently worded)
-score 0.8 on the median; the same claims with another article's answer (invented) score 0.3.
+The constants were set on 400 SQuAD v1.1 dev-part-a questions, scoring claims against their
+top-5 retrieved paragraphs: quotes score 1; claims made of a question and its gold answer (true,
+worded differently) have median 0.74 and 84% are supported; the same claims with another
+article's answer (invented) have median 0.23 and 12% are supported (2% when the invented answer
+is a name or number, 23% when it is a common word); sentences from other articles score 0.
+Known blind spots: swapped roles ("the Panthers beat the Broncos") and a number that the source
+uses elsewhere are not caught, since both pass a word-by-word check.
 
 Attributions: a sentence's span is attributed to the chunks its markers cite; a sentence
 without a valid marker is attributed to its best-supporting chunk when it is supported, and
@@ -171,12 +177,6 @@ def _claims(answer: str, sources: Sequence[Source], embedder: Embedder) -> list[
     vocabularies = {source.number: _Vocabulary(set(content_words(source.text))) for source in sources}
     everything = _Vocabulary(set().union(*(v.words for v in vocabularies.values())))
     flat_sources = {source.number: flatten(source.text) for source in sources}
-    units = [
-        (s.text, _Vocabulary(set(content_words(s.text))))
-        for src in sources
-        for s in split_sentences(src.text)
-    ]
-
     claims = []
     for sentence in split_sentences(answer):
         cited = tuple(
@@ -197,23 +197,36 @@ def _claims(answer: str, sources: Sequence[Source], embedder: Embedder) -> list[
         claims.append(claim)
 
     pending = [claim for claim in claims if not claim.quoted and content_words(claim.text)]
-    if pending and units:
-        neighbours = [
-            sorted(range(len(units)), key=lambda u: -units[u][1].coverage(_word_weights(c.text)))[:NEIGHBOURS]
-            for c in pending
-        ]
-        needed = sorted({u for near in neighbours for u in near})
-        vectors = embedder.embed_documents([c.text for c in pending] + [units[u][0] for u in needed])
-        row_of = {u: len(pending) + k for k, u in enumerate(needed)}
-        for row, (claim, near) in enumerate(zip(pending, neighbours, strict=True)):
-            cosine = max(float(vectors[row] @ vectors[row_of[u]]) for u in near)
-            claim.similarity = min(1.0, max(0.0, (cosine - COSINE_FLOOR) / (COSINE_CEILING - COSINE_FLOOR)))
+    if pending:
+        _measure_similarity(pending, sources, embedder)
     return claims
 
 
+def _measure_similarity(claims: list[_Claim], sources: Sequence[Source], embedder: Embedder) -> None:
+    """Set each claim's similarity: its best cosine to the :data:`NEIGHBOURS` source sentences
+    sharing most of its words, all embedded in one batch."""
+    units = [s.text for source in sources for s in split_sentences(source.text)]
+    if not units:
+        return
+    vocabularies = [_Vocabulary(set(content_words(text))) for text in units]
+    neighbours = []
+    for claim in claims:
+        weights = _word_weights(claim.text)
+        neighbours.append(
+            sorted(range(len(units)), key=lambda u: -vocabularies[u].coverage(weights))[:NEIGHBOURS]
+        )
+    needed = sorted({u for near in neighbours for u in near})
+    vectors = embedder.embed_documents([c.text for c in claims] + [units[u] for u in needed])
+    row_of = {u: len(claims) + k for k, u in enumerate(needed)}
+    for row, (claim, near) in enumerate(zip(claims, neighbours, strict=True)):
+        cosine = max(float(vectors[row] @ vectors[row_of[u]]) for u in near)
+        claim.similarity = min(1.0, max(0.0, (cosine - COSINE_FLOOR) / (COSINE_CEILING - COSINE_FLOOR)))
+
+
 def _quoting_source(claim: str, flat_sources: dict[int, str]) -> int | None:
-    """The first source holding ``claim`` verbatim (case and spacing aside, final stop optional)."""
-    needle = flatten(claim).rstrip(".!?")
+    """The first source holding ``claim`` verbatim (case and spacing aside, final stop and the
+    ellipses of a clipped quote optional)."""
+    needle = flatten(claim).lstrip("… ").rstrip("….!? ")
     if not content_words(needle):
         return None
     return next((n for n, text in flat_sources.items() if needle in text), None)

@@ -678,8 +678,11 @@ def _data_point(source: Source) -> dict[str, Any]:
 
 
 def _assess(text: str, sources: list[Source], embedder: Embedder) -> dict[str, Any]:
-    """References in order of citation, attributions and per-sentence groundedness."""
+    """References in order of citation, attributions and per-sentence groundedness. Saying that
+    nothing was found claims nothing, so it is not scored."""
     citations = parse_citations(text, sources)
+    if text == NOT_FOUND_ANSWER:
+        return {"references": [], "attributions": [], "groundedness_scores": [], "groundedness": None}
     grounding = assess_grounding(text, sources, embedder)
     return {
         "references": [reference.as_dict() for reference in citations.references()],

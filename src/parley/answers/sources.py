@@ -67,7 +67,7 @@ class Sentence:
 # that trail it ("... in 2016. [2]" keeps its marker). Whether it really ends a sentence is
 # decided by what follows (see split_sentences).
 _TERMINATOR = re.compile(r"[.!?]+[\"'”’)]*(?:[ \t]*\[[^\[\]\n]{1,40}\](?:\(\))?)*")
-_NEXT_SENTENCE = re.compile(r"\s+(?=[\"'“‘(\[]?[A-Z0-9])")
+_NEXT_SENTENCE = re.compile(r"\s+(?=[\"'“‘(\[]?[A-Z0-9]|[-*+•] |#{1,6} |…)")
 # Line breaks end a sentence only where Markdown starts a new block: a blank line, a heading,
 # a list item or a table row. Other single newlines are wrapped lines of one paragraph.
 _BLOCK_BREAK = re.compile(r"\n\s*\n|\n(?=[ \t]*(?:#{1,6}\s|[-*+•]\s|\d{1,3}[.)]\s|\|))")
@@ -82,9 +82,9 @@ _ABBREVIATIONS = frozenset(
 def split_sentences(text: str) -> list[Sentence]:
     """Sentences of ``text`` with their exact character spans.
 
-    Splits at ``.``/``!``/``?`` followed by whitespace and a capital letter, digit or opening
-    quote, and at Markdown block breaks; not after abbreviations ("Dr.", "e.g.") or initials
-    ("J. R. R. Tolkien").
+    Splits at ``.``/``!``/``?`` followed by whitespace and a capital letter, digit, opening
+    quote, Markdown list/heading marker or ellipsis, and at Markdown block breaks; not after abbreviations
+    ("Dr.", "e.g.") or initials ("J. R. R. Tolkien").
     """
     sentences: list[Sentence] = []
     block_start = 0
@@ -140,10 +140,10 @@ def flatten(text: str) -> str:
 def content_words(text: str) -> list[str]:
     """Lower-cased, lightly stemmed words of ``text`` without stop words (the same stop words as
     lexical search), in order and with repeats."""
-    return [stem(word) for word in _WORD.findall(text.lower()) if word not in STOP_WORDS]
+    return [_stem(word) for word in _WORD.findall(text.lower()) if word not in STOP_WORDS]
 
 
-def stem(word: str) -> str:
+def _stem(word: str) -> str:
     """Strip common English inflections so "championships"/"championship" and "created"/"create"
     meet (FTS5's porter tokenizer does this for search; the answer path compares words itself)."""
     if len(word) <= 3 or not word.isalpha():

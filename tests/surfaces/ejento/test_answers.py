@@ -182,6 +182,7 @@ def test_nothing_relevant_means_saying_so(desk):
     )
     assert data["answer"] == NOT_FOUND_ANSWER
     assert data["references"] == [] and data["followup_questions"] == []
+    assert data["groundedness"] is None and data["groundedness_scores"] == []
 
 
 def test_only_enabled_corpora_the_caller_may_read_are_searched(desk, world, db):
