@@ -24,6 +24,8 @@ from parley.search.vector import VectorCache
 from parley.settings import Settings
 from parley.surfaces.contextual.router import build_router as build_contextual_router
 from parley.surfaces.ejento.router import build_router as build_ejento_router
+from parley.surfaces.kore.router import router as kore_router
+from parley.surfaces.superoffice.router import router as superoffice_router
 
 logger = logging.getLogger("parley")
 
@@ -103,4 +105,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(build_ejento_router())
     app.include_router(build_contextual_router())
+    app.include_router(kore_router)
+    app.include_router(superoffice_router)
     return app
