@@ -18,6 +18,16 @@ class LLMUsageRecord(IdMixin, Base):
         Index("ix_usage_org_start", "org_id", "start_time"),
         Index("ix_usage_org_user_start", "org_id", "user_id", "start_time"),
         Index("ix_usage_org_time_taken", "org_id", "agent_id", "time_taken_ms"),
+        # Covers the Kore.ai page "a user's calls in a date range by time taken" (migration 0004).
+        Index(
+            "ix_usage_org_user_start_cover",
+            "org_id",
+            "user_id",
+            "start_time",
+            "agent_id",
+            "is_developer",
+            "time_taken_ms",
+        ),
     )
 
     org_id: Mapped[int] = mapped_column(IdType, ForeignKey("organizations.id"))
