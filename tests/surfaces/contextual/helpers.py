@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,31 +35,20 @@ SHIPPING = (
 )
 
 
-@dataclass(eq=False)
-class Caller:
-    """An API key used the way the contextual-client SDK uses it."""
+class Caller(Actor):
+    """An API key used the way the contextual-client SDK uses it: as a bearer token only."""
 
-    actor: Actor
+    def __init__(self, actor: Actor) -> None:
+        super().__init__(actor.client, actor.user, actor.secret, dict(actor.extra_headers))
 
     @property
-    def id(self) -> int:
-        return self.actor.id
+    def actor(self) -> Actor:
+        """The same key sent the Ejento way, for the Ejento endpoints."""
+        return Actor(self.client, self.user, self.secret, self.extra_headers)
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Response:
-        headers = {"Authorization": f"Bearer {self.actor.secret}", **kwargs.pop("headers", {})}
-        return self.actor.client.request(method, path, headers=headers, **kwargs)
-
-    def get(self, path: str, **kwargs: Any) -> Response:
-        return self.request("GET", path, **kwargs)
-
-    def post(self, path: str, **kwargs: Any) -> Response:
-        return self.request("POST", path, **kwargs)
-
-    def put(self, path: str, **kwargs: Any) -> Response:
-        return self.request("PUT", path, **kwargs)
-
-    def delete(self, path: str, **kwargs: Any) -> Response:
-        return self.request("DELETE", path, **kwargs)
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.secret}", **self.extra_headers}
 
 
 def ok(r: Response, status: int = 200) -> Any:
