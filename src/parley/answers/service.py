@@ -223,8 +223,8 @@ class AnswerService:
             else:
                 text = yield from self._answer_with_model(prepared, model, sources, calls)
             followups = self._followups(prepared, model, text, sources, calls)
-        except LLMCallError as exc:
-            self._record_failure(prepared, calls, exc)
+        except LLMCallError:
+            self._record_failure(prepared, calls)
             raise
         assessment = _assess(text, sources, embedder)
         total_ms = (time.perf_counter() - started) * 1000
@@ -532,7 +532,7 @@ class AnswerService:
             description=f"{call.feature_name} for agent {prepared.agent_id}",
         )
 
-    def _record_failure(self, prepared: _Prepared, calls: list[_Call], exc: LLMCallError) -> None:
+    def _record_failure(self, prepared: _Prepared, calls: list[_Call]) -> None:
         """Keep the usage records of a failed answer (the failed call included); nothing else."""
         run_id = str(uuid.uuid4())
         with session_scope(self.write_sessions) as session:
