@@ -11,7 +11,8 @@ without the field; ``wildcard`` is case-insensitive; ranges compare numbers nume
 strings (ISO dates) lexicographically.
 
 ``document_id`` and ``date_created`` are document columns; every other field is a key of the
-chunk's metadata (the document's metadata plus its ``tags``).
+chunk's metadata (the document's metadata plus its ``tags``). One more document column,
+:data:`CORPUS_FIELD`, is internal: Parley builds it to scope a filter to one corpus.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -44,7 +45,9 @@ Operator = Literal[
 MAX_DEPTH = 8
 MAX_CONDITIONS = 100
 _FIELD_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-. ]{0,99}$")
-DIRECT_FIELDS = {"document_id", "date_created"}
+# The document's corpus: not a name a request can use (fields start with a letter, digit or '_').
+CORPUS_FIELD = "$corpus_id"
+DIRECT_FIELDS = {"document_id", "date_created", CORPUS_FIELD}
 
 
 class BaseFilter(BaseModel):
@@ -104,6 +107,21 @@ def parse_filter(raw: Any) -> BaseFilter | CompositeFilter:
         raise InvalidInputError(f"Invalid filter at {where or 'top level'}: {first.get('msg')}") from exc
 
 
+def per_corpus(filters: Mapping[int, BaseFilter | CompositeFilter]) -> CompositeFilter:
+    """One filter that applies each corpus's filter to that corpus's documents only; documents
+    of the other corpora pass untouched."""
+
+    def in_corpora(corpus_ids: list[int]) -> BaseFilter:
+        # Built without validation: the internal field is exactly what validation refuses.
+        return BaseFilter.model_construct(field=CORPUS_FIELD, operator="containsany", value=corpus_ids)
+
+    scoped: list[BaseFilter | CompositeFilter] = [
+        CompositeFilter(filters=[in_corpora([corpus_id]), node]) for corpus_id, node in filters.items()
+    ]
+    others = CompositeFilter(filters=[in_corpora(list(filters))], operator="AND_NOT")
+    return CompositeFilter(filters=[*scoped, others], operator="OR")
+
+
 def _check_shape(raw: Any, depth: int, counter: itertools.count) -> None:
     if depth > MAX_DEPTH:
         raise InvalidInputError(f"Filters may be nested at most {MAX_DEPTH} levels deep.")
@@ -127,6 +145,7 @@ class FilterCompiler:
         metadata_column: str = "chunks.metadata",
         document_id_column: str = "chunks.document_id",
         date_column: str = "documents.created_on",
+        corpus_id_column: str = "documents.corpus_id",
     ) -> None:
         if dialect not in ("sqlite", "postgresql"):
             raise ValueError(f"unsupported dialect {dialect}")
@@ -134,6 +153,7 @@ class FilterCompiler:
         self.metadata = metadata_column
         self.document_id = document_id_column
         self.date_created = date_column
+        self.corpus_id = corpus_id_column
         self.params: dict[str, Any] = {}
         self._names = itertools.count()
 
@@ -164,8 +184,10 @@ class FilterCompiler:
     # -- document columns -------------------------------------------------------------------
 
     def _direct(self, node: BaseFilter) -> str:
-        column = self.document_id if node.field == "document_id" else self.date_created
-        convert = _as_int if node.field == "document_id" else _as_date_text
+        column = {"document_id": self.document_id, CORPUS_FIELD: self.corpus_id}.get(
+            node.field, self.date_created
+        )
+        convert = _as_date_text if node.field == "date_created" else _as_int
         if node.field == "date_created":
             # Compare as ISO-8601 text, so "2024-01-01" and full timestamps both work.
             if self.dialect == "postgresql":

@@ -311,6 +311,17 @@ def test_every_filter_operator_nested(desk: Desk):
         )
     )
     assert desk.retrieved() == {"refund.md"}
+    # With a second datastore, that filter still narrows only its own datastore's documents.
+    archive = create_datastore(desk.owner, "Archive")
+    desk.documents["archive.md"] = add_document(
+        desk.owner, archive, "archive.md", SHIPPING, {"custom_metadata": {"year": 2001}}
+    )
+    both = {"datastore_ids": [desk.datastore_id, archive]}
+    ok(desk.owner.put(f"/v1/agents/{desk.agent_id}", json=both))
+    assert desk.retrieved() == {"refund.md", "archive.md"}
+    # A metadata key of a document cannot reach the internal corpus field.
+    internal = desk.query("policy", documents_filters=field("$corpus_id", "equals", 1))
+    assert internal.status_code in (400, 422) and "field" in internal.text
 
     # A generated answer only draws on what the filter admits.
     answer = ok(desk.query("How are refunds paid?", documents_filters=field("topic", "equals", "hr")))

@@ -72,7 +72,7 @@ def plan_query(session: Session, principal: Principal, agent_id: str, body: Quer
     if schema is not None:
         structured.check_schema(schema)
     raw_filters = [body.documents_filters] if body.documents_filters else []
-    filters = _all_of([parse_filter(raw) for raw in [*raw_filters, *settings.filters]])
+    filters = _all_of([*(parse_filter(raw) for raw in raw_filters), *settings.filters])
     thread_id = contextual.conversation_id(body.conversation_id) if body.conversation_id else None
     history: tuple[Turn, ...] | None = ()
     if settings.multi_turn:

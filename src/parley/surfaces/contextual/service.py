@@ -43,7 +43,7 @@ from parley.llm import service as llm_configs
 from parley.projects.models import Project, ProjectMember
 from parley.responses import service as responses
 from parley.responses.models import AgentResponse, ResponseFeedback
-from parley.search.filters import parse_filter
+from parley.search.filters import Filter, parse_filter, per_corpus
 from parley.surfaces.contextual import ids
 from parley.surfaces.contextual.ids import Kind
 from parley.surfaces.contextual.schemas import AgentBody, AgentUpdateBody, DocumentMetadataBody
@@ -655,7 +655,7 @@ class QuerySettings:
 
     agent_id: int
     multi_turn: bool
-    filters: list[dict[str, Any]]  # raw filters to AND with the request's
+    filters: list[Filter]  # to AND with the request's
     top_k_retrieved: int | None
     top_k_reranked: int | None
     groundedness: bool
@@ -670,13 +670,17 @@ def query_settings(
     configs = (agent.settings or {}).get("agent_configs") or {}
     rerank = configs.get("filter_and_rerank_config") or {}
     generation = configs.get("generate_response_config") or {}
-    filters = [rerank["default_metadata_filters"]] if rerank.get("default_metadata_filters") else []
-    # A per-datastore filter can only be applied while the agent searches that datastore
-    # alone: the filter grammar has no datastore field to scope it with.
-    searched = agent_datastore_ids(session, agent)
-    per_datastore = rerank.get("per_datastore_metadata_filters") or {}
-    if len(searched) == 1 and str(searched[0]) in per_datastore:
-        filters.append(per_datastore[str(searched[0])])
+    default_filter = rerank.get("default_metadata_filters")
+    filters = [parse_filter(default_filter)] if default_filter else []
+    # Each per-datastore filter narrows only its own datastore's documents.
+    searched = set(agent_datastore_ids(session, agent))
+    per_datastore = {
+        int(corpus_id): parse_filter(raw)
+        for corpus_id, raw in (rerank.get("per_datastore_metadata_filters") or {}).items()
+        if int(corpus_id) in searched
+    }
+    if per_datastore:
+        filters.append(per_corpus(per_datastore))
     return QuerySettings(
         agent_id=agent.id,
         multi_turn=bool((configs.get("global_config") or {}).get("enable_multi_turn")),
