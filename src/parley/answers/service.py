@@ -78,6 +78,7 @@ class Question:
     suggest_followups: bool = True
     filters: Filter | None = None  # metadata filter (Contextual AI grammar), inside the search
     top_k: int | None = None  # chunks to retrieve; None: the agent's chunk_count
+    llm_config_id: int | None = None  # another active config of the organisation, for this question
 
 
 @dataclass
@@ -180,7 +181,11 @@ class AnswerService:
             history = (
                 list(question.history) if question.history is not None else _thread_history(session, thread)
             )
-            config = llm_configs.resolve_for_agent(session, agent)
+            config = (
+                llm_configs.usable_config(session, agent.org_id, question.llm_config_id)
+                if question.llm_config_id is not None
+                else llm_configs.resolve_for_agent(session, agent)
+            )
             api_key = llm_configs.api_key_for(config, self.settings) if config is not None else None
             return _Prepared(
                 principal=principal,

@@ -129,6 +129,14 @@ def resolve_for_agent(session: Session, agent: Agent) -> LLMConfig | None:
     return org_default(session, agent.org_id)
 
 
+def usable_config(session: Session, org_id: int, config_id: int) -> LLMConfig:
+    """An active config of the organisation, picked for one question instead of the agent's."""
+    found = session.scalars(select(LLMConfig).where(LLMConfig.id == config_id, _usable(org_id))).first()
+    if found is None:
+        raise NotFoundError("LLM config")
+    return found
+
+
 def active_config(
     session: Session, principal: Principal, agent_id: int | None
 ) -> tuple[Agent | None, LLMConfig | None, Source]:

@@ -15,6 +15,7 @@ from parley.responses.models import AgentResponse, ResponseFeedback
 from parley.surfaces.contextual.ids import Kind
 from parley.threads.models import ChatThread
 from parley.usage.models import LLMUsageRecord
+from tests.support.openai_error_server import OpenAIErrorServer
 from tests.support.world import World
 from tests.surfaces.contextual.conftest import Tenant
 from tests.surfaces.contextual.helpers import (
@@ -518,3 +519,33 @@ def test_bad_queries_are_refused_and_nothing_is_written(desk: Desk, other: Calle
     assert (count(db, AgentResponse), count(db, ChatThread)) == before
     # The model the agent answers with may be named.
     assert ok(desk.query("How are refunds paid?", llm_model_id="parley-extractive"))["message"]
+
+
+def test_llm_model_id_picks_another_active_config_of_the_organisation(desk: Desk, db: Session):
+    """The agent keeps its own model; one question may name another configured model."""
+    with OpenAIErrorServer() as server:
+        config = desk.tenant.admin.post(
+            "/v2/api/llm-config",
+            json={
+                "name": "house model",
+                "provider": "openai",
+                "model": "house-llm",
+                "endpoint": server.base_url,
+            },
+        )
+        assert config.status_code == 201, config.text
+        config_id = config.json()["data"]["id"]
+        for named in ("house-llm", "house model", str(config_id)):
+            answer = ok(desk.query("How are refunds paid?", llm_model_id=named))
+            assert "error server" in answer["message"]["content"], named
+        assert server.attempts == 3
+        # Without it, the agent's own (offline) answerer answers and the server is not asked.
+        assert "error server" not in ok(desk.query("How are refunds paid?"))["message"]["content"]
+        assert server.attempts == 3
+    fresh(db)
+    chosen = db.scalars(select(AgentResponse.llm_config_id).order_by(AgentResponse.id)).all()
+    assert chosen == [config_id, config_id, config_id, None]
+    # A deactivated config cannot be picked.
+    r = desk.tenant.admin.put(f"/v2/api/llm-config/{config_id}", json={"is_active": False})
+    assert r.status_code == 200, r.text
+    assert_detail(desk.query("Hi", llm_model_id="house-llm"), 400, "llm_model_id")

@@ -86,6 +86,7 @@ def plan_query(session: Session, principal: Principal, agent_id: str, body: Quer
         suggest_followups=False,
         filters=filters,
         top_k=_top_k(settings, body.override_configuration),
+        llm_config_id=settings.llm_config_id,
     )
     return QueryPlan(settings.agent_id, question, schema, settings.groundedness)
 

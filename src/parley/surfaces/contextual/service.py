@@ -659,14 +659,14 @@ class QuerySettings:
     top_k_retrieved: int | None
     top_k_reranked: int | None
     groundedness: bool
+    llm_config_id: int | None  # another config than the agent's, chosen by ``llm_model_id``
 
 
 def query_settings(
     session: Session, principal: Principal, agent_id: str, llm_model_id: str | None
 ) -> QuerySettings:
     agent = get_agent(session, principal, agent_id)
-    if llm_model_id is not None:
-        _check_model(session, agent, llm_model_id)
+    chosen = _chosen_model(session, principal, agent, llm_model_id) if llm_model_id is not None else None
     configs = (agent.settings or {}).get("agent_configs") or {}
     rerank = configs.get("filter_and_rerank_config") or {}
     generation = configs.get("generate_response_config") or {}
@@ -688,21 +688,33 @@ def query_settings(
         top_k_retrieved=(configs.get("retrieval_config") or {}).get("top_k_retrieved_chunks"),
         top_k_reranked=rerank.get("top_k_reranked_chunks"),
         groundedness=generation.get("calculate_groundedness") is not False,
+        llm_config_id=chosen,
     )
 
 
-def _check_model(session: Session, agent: Agent, llm_model_id: str) -> None:
-    """Parley answers with the agent's LLM config; a request may name that model, no other."""
+def _chosen_model(session: Session, principal: Principal, agent: Agent, llm_model_id: str) -> int | None:
+    """The LLM config a request's ``llm_model_id`` picks: None for the agent's own model, else
+    another active config of the organisation named by id, name, model or deployment."""
+    wanted = llm_model_id.strip()
     config = llm_configs.resolve_for_agent(session, agent)
     if config is None:
-        names = {EXTRACTIVE_MODEL_NAME}
+        own = {EXTRACTIVE_MODEL_NAME}
     else:
-        names = {str(config.id), config.name, config.model, config.deployment_name} - {""}
-    if llm_model_id.strip() not in names:
+        own = {str(config.id), config.name, config.model, config.deployment_name} - {""}
+    if wanted in own:
+        return None
+    if wanted.isdigit():
+        try:
+            return llm_configs.usable_config(session, agent.org_id, int(wanted)).id
+        except NotFoundError:
+            pass
+    try:
+        return llm_configs.find_deployment(session, principal, wanted).id
+    except NotFoundError:
         raise InvalidInputError(
-            f"Unknown llm_model_id {llm_model_id!r}: this agent answers with {sorted(names)[0]!r}. "
-            "Parley takes the model from the agent's LLM config."
-        )
+            f"Unknown llm_model_id {llm_model_id!r}: name one of the organisation's active LLM configs "
+            f"(by id, name or model), or leave it out for the agent's own ({sorted(own)[0]!r})."
+        ) from None
 
 
 def conversation_id(public_id: str) -> int:
