@@ -131,6 +131,13 @@ class Status:
 
 
 @dataclass(frozen=True)
+class Retrieved:
+    """The numbered sources the answer will draw on, known before any text is generated."""
+
+    sources: list[Source]
+
+
+@dataclass(frozen=True)
 class Delta:
     text: str
 
@@ -144,7 +151,7 @@ class Answer:
     thread_id: int
 
 
-Event = Status | Delta | Answer
+Event = Status | Retrieved | Delta | Answer
 
 
 class AnswerService:
@@ -220,6 +227,7 @@ class AnswerService:
             query_vector = self._embed_query(embedder, query, calls)
             sources = self._search(prepared, query, query_vector)
             retrieval_ms = (time.perf_counter() - retrieval_started) * 1000
+            yield Retrieved(sources)
             yield Status("assistant_start", "Preparing response...")
             if model is None:
                 text = yield from self._answer_offline(

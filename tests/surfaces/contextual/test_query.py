@@ -213,7 +213,8 @@ def test_streaming_sends_ids_first_and_the_answer_in_deltas(desk: Desk, db: Sess
     events = events_of(r.text)
     names = [name for name, _ in events]
     assert names[0] == "metadata" and names[-1] == "end" and events[-1][1] == {}
-    assert names.index("retrievals") > names.index("message_delta")
+    # Sources first, as soon as the search is done, then the text.
+    assert names.index("stepping") < names.index("retrievals") < names.index("message_delta")
     assert names[-3:] == ["attributions", "message_complete", "end"]
     assert [d["type"] for n, d in events if n == "stepping"] == ["retrieval", "generation"]
     metadata = events[0][1]

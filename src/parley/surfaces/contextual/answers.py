@@ -17,9 +17,8 @@ Translation of the answer payload:
   ``generate_response_config.calculate_groundedness`` is false).
 
 Streams send ``data: {"event": ..., "data": ...}`` frames: ``metadata`` (ids first), ``stepping``,
-``message_delta``..., ``retrievals``, ``attributions``, ``message_complete``, ``end``. The
-retrievals come after the text because the answer service reports its sources with the
-finished answer.
+``retrievals`` (as soon as the search is done, before any text), ``message_delta``...,
+``attributions``, ``message_complete``, ``end``, the order of spec/contextual-ai.md.
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from parley.access.principal import Principal
 from parley.answers.citations import find_citation_markers
-from parley.answers.service import Answer, AnswerService, Delta, Question, Status, Turn
+from parley.answers.service import Answer, AnswerService, Delta, Question, Retrieved, Status, Turn
 from parley.answers.sources import Source
 from parley.db.engine import session_scope
 from parley.errors import InvalidInputError, NotFoundError, ParleyError
@@ -320,11 +319,15 @@ def _message(plan: QueryPlan, payload: dict[str, Any]) -> _Message:
     return _Message(content, attributions, scores)
 
 
-def _contents_of(
-    session: Session, answer: Answer, include_text: bool, metadata_key: str = "ctxl_metadata"
-) -> list:
+def _contents_of(session: Session, answer: Answer, include_text: bool) -> list:
     points = [_from_data_point(point) for point in answer.payload.get("data_points") or []]
-    return retrieval_contents(session, points, include_text, metadata_key)
+    return retrieval_contents(session, points, include_text)
+
+
+def _streamed_contents(service: AnswerService, retrieved: Retrieved, include_text: bool) -> list:
+    with session_scope(service.read_sessions) as session:
+        points = [_from_source(source) for source in retrieved.sources]
+        return retrieval_contents(session, points, include_text, "contextual_metadata")
 
 
 def answer_json(
@@ -392,6 +395,8 @@ def answer_stream(
             for event in service.answer(prepared):
                 if isinstance(event, Status) and event.step in _STEPS:
                     yield _frame("stepping", {"type": _STEPS[event.step]})
+                elif isinstance(event, Retrieved):
+                    yield _frame("retrievals", {"contents": _streamed_contents(service, event, include_text)})
                 elif isinstance(event, Delta) and plan.schema is None:
                     piece = markers.feed(event.text)
                     if piece:
@@ -405,9 +410,6 @@ def answer_stream(
             rest = markers.finish() if plan.schema is None else message.content
             if rest:
                 yield _frame("message_delta", {"delta": rest})
-            with session_scope(service.read_sessions) as session:
-                contents = _contents_of(session, answer, include_text, "contextual_metadata")
-            yield _frame("retrievals", {"contents": contents})
             if message.attributions is not None:
                 attributions: dict[str, Any] = {"attributions": message.attributions}
                 if message.groundedness_scores is not None:

@@ -156,7 +156,7 @@ def _answer_stream(service: AnswerService, principal, agent_id: int, question: Q
                     yield _sse("status", {"message": event.message, "step": event.step})
                 elif isinstance(event, Delta):
                     yield _sse("token", {"delta": event.text, "step": "assistant_stream"})
-                else:
+                elif isinstance(event, Answer):
                     output = {**event.payload, "blocked": False}
                     yield _sse(
                         "end", {"message": "Finished.", "step": "end", "output": output, "success": True}
