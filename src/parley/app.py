@@ -25,6 +25,7 @@ from parley.settings import Settings
 from parley.surfaces.contextual.router import build_router as build_contextual_router
 from parley.surfaces.ejento.router import build_router as build_ejento_router
 from parley.surfaces.kore.router import router as kore_router
+from parley.surfaces.openai.router import build_router as build_openai_router
 from parley.surfaces.superoffice.router import router as superoffice_router
 
 logger = logging.getLogger("parley")
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(build_ejento_router())
+    app.include_router(build_openai_router())
     app.include_router(build_contextual_router())
     app.include_router(kore_router)
     app.include_router(superoffice_router)

@@ -56,6 +56,8 @@ from parley.usage import service as usage
 
 HISTORY_TURNS = 5
 MAX_TITLE = 100
+# Query sources of test consoles; their usage counts as developer activity.
+TEST_SOURCES = frozenset({"playground", "test"})
 FOLLOWUP_COUNT = 3
 _PRONOUNS = re.compile(r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her|there)\b", re.I)
 
@@ -79,6 +81,8 @@ class Question:
     filters: Filter | None = None  # metadata filter (Contextual AI grammar), inside the search
     top_k: int | None = None  # chunks to retrieve; None: the agent's chunk_count
     llm_config_id: int | None = None  # another active config of the organisation, for this question
+    language: str | None = None  # ISO code of the reply language the client asked for
+    channel_user_id: str = ""  # the end user's id on the client's own channel, for the usage log
 
 
 @dataclass
@@ -121,6 +125,8 @@ class _Prepared:
     config: LLMConfig | None
     api_key: str | None
     question: Question
+    # The agent's owner asking, or a test console: Kore's "developer" interactions.
+    is_developer: bool
     started: float  # perf_counter() when preparing began: timings cover the whole path
 
 
@@ -209,6 +215,7 @@ class AnswerService:
                 config=config,
                 api_key=api_key,
                 question=question,
+                is_developer=agent.user_id == principal.user_id or question.query_source in TEST_SOURCES,
                 started=started,
             )
 
@@ -499,7 +506,7 @@ class AnswerService:
             payload["agent_response_id"] = row.id
             row.response = dict(payload)
             for call in calls:
-                self._usage_row(session, prepared, call, row.id, run_id)
+                self._usage_row(session, prepared, call, row.id, thread.id, run_id)
         return Answer(payload=payload, agent_response_id=row.id, thread_id=thread.id)
 
     def _thread_for_answer(self, session: Session, prepared: _Prepared) -> ChatThread:
@@ -518,7 +525,13 @@ class AnswerService:
         return thread
 
     def _usage_row(
-        self, session: Session, prepared: _Prepared, call: _Call, response_id: int | None, run_id: str
+        self,
+        session: Session,
+        prepared: _Prepared,
+        call: _Call,
+        response_id: int | None,
+        thread_id: int | None,
+        run_id: str,
     ) -> None:
         completion, error = call.completion, call.error
         usage.record_call(
@@ -543,6 +556,9 @@ class AnswerService:
             agent_response_id=response_id,
             task_id=run_id,
             description=f"{call.feature_name} for agent {prepared.agent_id}",
+            session_id=str(thread_id or ""),
+            channel_user_id=prepared.question.channel_user_id,
+            is_developer=prepared.is_developer,
         )
 
     def _record_failure(self, prepared: _Prepared, calls: list[_Call]) -> None:
@@ -550,7 +566,7 @@ class AnswerService:
         run_id = str(uuid.uuid4())
         with session_scope(self.write_sessions) as session:
             for call in calls:
-                self._usage_row(session, prepared, call, None, run_id)
+                self._usage_row(session, prepared, call, None, prepared.thread_id, run_id)
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -650,6 +666,8 @@ def _answer_messages(prepared: _Prepared, sources: list[Source]) -> list[ChatMes
         "sources it comes from as [1], [2]. If the sources do not contain the answer, reply exactly: "
         f'"{NOT_FOUND_ANSWER}" Do not use outside knowledge. Be concise.',
     ]
+    if prepared.question.language:
+        rules.append(f"Write the answer in the language whose ISO code is {prepared.question.language!r}.")
     system = ChatMessage("system", "\n\n".join(r for r in rules if r))
     history = _history_messages(prepared.history)
     # ~4 characters per token: keep room for the answer, then drop the oldest turns and the

@@ -35,6 +35,18 @@ def _kore(status: int, message: str, detail: object) -> object:
     return {"errors": [{"msg": message, "code": status}]}
 
 
+# OpenAI's error codes for the statuses this surface answers; the others have none.
+_OPENAI_CODES = {401: "invalid_api_key", 403: "insufficient_permissions", 404: "model_not_found"}
+
+
+def _openai(status: int, message: str, detail: object) -> object:
+    # The first invalid field of a validation error is OpenAI's "param".
+    first = detail[0] if isinstance(detail, list) and detail else None
+    param = (first.get("field") or None) if isinstance(first, dict) else None
+    kind = "server_error" if status >= 500 else "invalid_request_error"
+    return {"error": {"message": message, "type": kind, "param": param, "code": _OPENAI_CODES.get(status)}}
+
+
 def _parley(status: int, message: str, detail: object) -> object:
     return {"error": {"message": message, "detail": detail}}
 
@@ -44,6 +56,7 @@ _FORMATTERS: dict[Surface, ErrorBody] = {
     Surface.CONTEXTUAL: _contextual,
     Surface.SUPEROFFICE: _superoffice,
     Surface.KORE: _kore,
+    Surface.OPENAI: _openai,
     Surface.PARLEY: _parley,
 }
 

@@ -10,9 +10,12 @@ class Surface(StrEnum):
     CONTEXTUAL = "contextual"
     SUPEROFFICE = "superoffice"
     KORE = "kore"
+    OPENAI = "openai"
     PARLEY = "parley"
 
 
+# OpenAI-compatible paths; the rest of /v1/ is Contextual AI's.
+_OPENAI_PATHS = ("/v1/models", "/v1/chat/completions")
 # Legacy V2, and the newer V2 services that replace parts of it.
 _EJENTO_PREFIXES = ("/v2/", "/auth-service/", "/response-service/", "/indexing-service/", "/api/v2/")
 
@@ -24,6 +27,8 @@ def surface_for_path(path: str) -> Surface:
         return Surface.SUPEROFFICE
     if "/public/bot/" in path:
         return Surface.KORE
+    if path in _OPENAI_PATHS or path.startswith("/v1/models/"):
+        return Surface.OPENAI
     if path.startswith("/v1/"):
         return Surface.CONTEXTUAL
     return Surface.PARLEY

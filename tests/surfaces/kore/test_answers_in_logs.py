@@ -23,10 +23,9 @@ def _today() -> dict[str, str]:
     return {"dateFrom": str(today - timedelta(days=1)), "dateTo": str(today + timedelta(days=1))}
 
 
-def _ask_superoffice(world, desk, question: str, chat_id: str = "ticket-7") -> dict:  # type: ignore[no-untyped-def]
-    r = so_post(
-        bearer(desk.owner), world, "GetChatbotResponse", json={"ChatId": chat_id, "UserPrompt": question}
-    )
+def _ask_superoffice(world, desk, question: str, chat_id: str = "ticket-7", **extra: str) -> dict:  # type: ignore[no-untyped-def]
+    body = {"ChatId": chat_id, "UserPrompt": question, **extra}
+    r = so_post(bearer(desk.owner), world, "GetChatbotResponse", json=body)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -46,7 +45,10 @@ def test_answers_from_two_surfaces_show_in_the_bots_logs(world, db):
     rows = db.scalars(select(AgentResponse).order_by(AgentResponse.id)).all()
     bot_id = f"st-{desk.agent.id}"
     token = sign(db, desk.owner)
-    r = usage_logs(world, bot_id, token, {**_today(), "sort": {"field": "start Date", "order": "asc"}})
+    # The agent's owner asked: developer interactions, left out unless asked for.
+    assert usage_logs(world, bot_id, token, _today()).json() == []
+    developer = {**_today(), "isDeveloper": True}
+    r = usage_logs(world, bot_id, token, {**developer, "sort": {"field": "start Date", "order": "asc"}})
     assert r.status_code == 200, r.text
     records = r.json()
     assert [x["Channel Name"] for x in records] == ["superoffice", "web"]
@@ -70,10 +72,11 @@ def test_answers_from_two_surfaces_show_in_the_bots_logs(world, db):
         assert details["Response Tokens"] == row.completion_tokens > 0
         assert details["Request Payload"] == stored.request_payload
         assert details["Response Payload"] == stored.response_payload
+        assert stored.is_developer and stored.session_id == str(row.chat_thread_id)
     assert ejento["agent_response_id"] == rows[1].id
     # Filtered by the SuperOffice channel and the user, slowest first.
     body = {
-        **_today(),
+        **developer,
         "channel": "superoffice",
         "userIds": [f"u-{desk.owner.id}"],
         "sort": {"field": "Time Taken"},
@@ -109,9 +112,9 @@ def test_a_real_models_payloads_and_token_counts(world, db, llama_base_url):
     )
     r = desk.admin.put(f"/v2/api/agent/{desk.agent.id}/llm-config", json={"llm_config_id": config["id"]})
     succeeded(r, 200, "Agent LLM config updated successfully.")
-    _ask_superoffice(world, desk, "How long do customers have to return goods?")
+    _ask_superoffice(world, desk, "How long do customers have to return goods?", IsoLangCode="de")
     _ask_superoffice(world, desk, "And how are they paid?")  # history: the model rewrites the query
-    body = {**_today(), "sort": {"field": "start Date", "order": "asc"}}
+    body = {**_today(), "isDeveloper": True, "sort": {"field": "start Date", "order": "asc"}}
     records = usage_logs(world, f"st-{desk.agent.id}", sign(db, desk.owner, "HS512"), body).json()
     features = [x["Feature Name "] for x in records]
     assert features[:2] == ["Answer Generation", "Follow-up Suggestions"]
@@ -129,11 +132,13 @@ def test_a_real_models_payloads_and_token_counts(world, db, llama_base_url):
         assert details["Response Payload"]["choices"][0]["text"]
     generation = records[0]["Payload Details"]["Request Payload"]["messages"]
     assert "return goods" in generation[-1]["content"]
+    # The reply language the client asked for is part of the model's instructions.
+    assert "ISO code is 'de'" in generation[0]["content"]
     # Only rephrase records, by Kore's name for the feature.
     rephrase = usage_logs(
         world,
         f"st-{desk.agent.id}",
         sign(db, desk.owner),
-        {**_today(), "featureName": ["Rephrase User Query"]},
+        {**_today(), "isDeveloper": True, "featureName": ["Rephrase User Query"]},
     ).json()
     assert rephrase and {x["Feature Name "] for x in rephrase} == {"Rephrase User Query"}

@@ -384,6 +384,7 @@ def answer(
         chat_thread_id=thread_id,
         history=None if has_history else _previous(request),
         query_source=CHANNEL,
+        language=language,
     )
     prepared = answers.prepare(principal, agent_id, question)
     if thread_id is None:
