@@ -71,6 +71,9 @@ class ToolSettings(BaseModel):
 class AuthSettings(BaseModel):
     access_token_ttl_seconds: int = 7 * 24 * 3600
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    # For SuperOffice integrations that can only send a ticket: "SoTicket <value>" is checked
+    # as a Parley API key or login token. Off: such requests get a 401 that says so.
+    accept_soticket: bool = False
 
 
 class Settings(BaseSettings):

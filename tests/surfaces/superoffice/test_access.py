@@ -72,10 +72,21 @@ def test_missing_or_bad_credentials_get_the_challenge(desk, world, db):
     r = so_post({"Authorization": "SOTicket 7T:abc=="}, world, "GetChatbotResponse", json={"ChatId": "c"})
     assert_so_error(r, 401, "SoTicket authentication is not configured")
     assert r.headers["www-authenticate"] == CHALLENGE
+    # Configured, a ticket is checked as a Parley credential: a wrong one is still refused.
+    world.settings.auth.accept_soticket = True
+    r = so_post({"Authorization": "SOTicket 7T:abc=="}, world, "GetChatbotResponse", json={"ChatId": "c"})
+    assert_so_error(r, 401, "Invalid or expired token")
+    world.settings.auth.accept_soticket = False
     # Credentials are checked before the body is read.
     r = so_post({}, world, "GetChatbotResponse", content=b"<not xml", headers={"Content-Type": "text/xml"})
     assert_so_error(r, 401)
     _nothing_written(db)
+
+
+def test_a_configured_soticket_is_a_parley_api_key(desk, world, db):
+    world.settings.auth.accept_soticket = True
+    r = _ask({"Authorization": f"SoTicket {desk.owner.secret}"}, world, chat_id="ticket-c")
+    assert r.status_code == 200 and r.json()["BotResponse"], r.text
 
 
 def test_basic_bearer_key_and_bearer_login_token(desk, world, db):

@@ -1,5 +1,6 @@
 """SuperOffice's ``Authorization`` schemes: Basic (a user's email and password), Bearer (a login
-token or an API key) and SoTicket (refused: Parley issues no SuperOffice tickets).
+token or an API key) and SoTicket (refused unless ``auth.accept_soticket`` is set: Parley issues
+no SuperOffice tickets, so a configured ticket is a Parley API key or login token).
 
 An unauthenticated request gets 401 with SuperOffice's ``WWW-Authenticate`` challenge.
 """
@@ -70,7 +71,9 @@ def authenticate(request: Request) -> Principal:
     scheme, _, value = request.headers.get("authorization", "").strip().partition(" ")
     scheme, value = scheme.lower(), value.strip()
     if scheme == "soticket":
-        raise AuthenticationError(SOTICKET_REFUSED)
+        if not request.app.state.settings.auth.accept_soticket:
+            raise AuthenticationError(SOTICKET_REFUSED)
+        scheme = "bearer"  # the ticket is a Parley credential, configured as such
     if not value or scheme not in ("basic", "bearer"):
         raise AuthenticationError(NO_CREDENTIALS)
     principal = _basic(request, value) if scheme == "basic" else _bearer(request, value)
