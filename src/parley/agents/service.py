@@ -22,6 +22,7 @@ from parley.access.capabilities import require_capability
 from parley.access.policy import (
     agent_editable,
     agent_visible,
+    corpus_visible,
     load_allowed,
     load_visible,
     project_visible,
@@ -32,7 +33,7 @@ from parley.access.principal import Principal
 from parley.accounts.models import Team, User
 from parley.agents.models import Agent, AgentInstruction, AgentType, RecentAgent, StarredAgent
 from parley.corpora import links
-from parley.corpora.models import Corpus
+from parley.corpora.models import AgentCorpus, Corpus
 from parley.db.base import MAX_ID
 from parley.db.rows import add_mark, find_mark, marks_with_targets, record_use
 from parley.errors import InvalidInputError, NotFoundError, PermissionDeniedError
@@ -286,6 +287,15 @@ def build_agent(
 
 
 # -- lists ------------------------------------------------------------------------------------
+
+
+def corpus_agents_query(session: Session, principal: Principal, corpus_id: int) -> Select[tuple[Agent]]:
+    """Get All Agents By Corpus: the visible agents with a live link to a visible corpus."""
+    load_visible(session, Corpus, corpus_id, corpus_visible(principal), "Corpus")
+    linked = select(AgentCorpus.agent_id).where(
+        AgentCorpus.corpus_id == corpus_id, AgentCorpus.is_deleted.is_(False)
+    )
+    return select(Agent).where(agent_visible(principal), Agent.id.in_(linked)).order_by(Agent.id.desc())
 
 
 def agents_query(session: Session, principal: Principal, filters: AgentFilter) -> Select[tuple[Agent]]:

@@ -281,6 +281,55 @@ def test_delete_corpus_soft_deletes_it_and_its_agent_connections(world, t, db):
     assert_error(t.admin.delete("/v2/api/corpus/999999"), 404)
 
 
+# -- Get All Agents By Corpus ---------------------------------------------------------------------------
+
+
+def _link(db: Session, t: Tenant, agent_id: int, *, deleted: bool = False) -> None:
+    db.add(
+        AgentCorpus(
+            org_id=t.org.id,
+            agent_id=agent_id,
+            corpus_id=t.corpus.id,
+            connected_by=t.owner.id,
+            created_by=t.owner.email,
+            is_deleted=deleted,
+        )
+    )
+    db.commit()
+
+
+def test_agents_by_corpus_lists_the_visible_agents_linked_to_it(world, t, other, db):
+    message = "Corpus agents fetched successfully."
+    project = world.project(world.team(t.org, {t.owner: "Owner"}))
+    public = make_agent(db, t.owner, project, name="Public desk", access="Public")
+    private = make_agent(db, t.owner, project, name="Private desk", access="Only me")
+    unlinked = make_agent(db, t.owner, project, name="Elsewhere", access="Public")
+    gone = make_agent(db, t.owner, project, name="Unlinked", access="Public")
+    for agent in (public, private):
+        _link(db, t, agent.id)
+    _link(db, t, gone.id, deleted=True)
+    path = f"/v2/api/corpus/{t.corpus.id}/agent"
+
+    data = succeeded(t.owner.get(path), 200, message)
+    assert (data["count"], data["current_page"]) == (2, 1)
+    assert [a["id"] for a in data["agents"]] == [private.id, public.id]  # newest first
+    assert data["agents"][1]["agent_name"] == "Public desk" and unlinked.id not in [
+        a["id"] for a in data["agents"]
+    ]
+    page = succeeded(t.owner.get(path, params={"page": 2, "items_per_page": 1}), 200, message)
+    assert [a["id"] for a in page["agents"]] == [public.id] and page["num_pages"] == 2
+
+    # Someone who may see the corpus sees only the agents they may see.
+    grant(t.owner, t.corpus.id, user_id=t.alice.id, permission="read")
+    assert [a["id"] for a in succeeded(t.alice.get(path), 200, message)["agents"]] == [public.id]
+    # The corpus itself must be visible: to others it does not exist.
+    assert assert_error(t.bob.get(path), 404)["message"] == "Corpus not found."
+    assert assert_error(other.get(path), 404)["message"] == "Corpus not found."
+    assert_error(t.owner.get("/v2/api/corpus/999999/agent"), 404)
+    assert_error(t.owner.get("/v2/api/corpus/abc/agent"), 400)
+    assert_error(t.owner.get(path, params={"items_per_page": 0}), 400)
+
+
 # -- corpus permissions ---------------------------------------------------------------------------------
 
 

@@ -1,4 +1,5 @@
-"""Ejento V2 endpoints: Corpus (create, list, get, edit, delete) and corpus permissions.
+"""Ejento V2 endpoints: Corpus (create, list, get, edit, delete), corpus permissions and the
+agents that search a corpus.
 
 Only Create Corpus is documented by Ejento; the other paths follow its pattern
 (docs/api/ejento.md). Documents and the other corpus sub-resources live elsewhere.
@@ -11,11 +12,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, StringConstraints
 
+from parley.agents import service as agents
 from parley.corpora import service as corpora
 from parley.http.deps import CurrentPrincipal, SessionDep, api_category
 from parley.surfaces.ejento.envelope import PageDep, created, iso, ok, paginate
 from parley.surfaces.ejento.params import BodyId, PathId, SearchQuery
-from parley.surfaces.ejento.serializers import corpus, team_compact, user_compact
+from parley.surfaces.ejento.serializers import agents_full, corpus, team_compact, user_compact
 
 router = APIRouter(tags=["Ejento: Corpus"], dependencies=[api_category("corpora")])
 
@@ -102,6 +104,15 @@ def edit_corpus(corpus_id: PathId, body: EditCorpusBody, session: SessionDep, pr
 @router.delete("/v2/api/corpus/{corpus_id}")
 def delete_corpus(corpus_id: PathId, session: SessionDep, principal: CurrentPrincipal):
     return ok(corpus(corpora.delete_corpus(session, principal, corpus_id)), "Corpus deleted successfully.")
+
+
+@router.get("/v2/api/corpus/{corpus_id}/agent")
+def get_all_agents_by_corpus(
+    corpus_id: PathId, session: SessionDep, principal: CurrentPrincipal, page: PageDep
+):
+    stmt = agents.corpus_agents_query(session, principal, corpus_id)
+    data = paginate(session, stmt, page, "agents", lambda rows: agents_full(session, rows))
+    return ok(data, "Corpus agents fetched successfully.")
 
 
 @router.get("/v2/api/corpus/{corpus_id}/permission")
