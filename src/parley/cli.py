@@ -18,6 +18,8 @@ keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
+orgs_app = typer.Typer(help="Manage organizations.", no_args_is_help=True)
+app.add_typer(orgs_app, name="orgs")
 eval_app = typer.Typer(help="Measure retrieval and answer quality.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 
@@ -123,6 +125,32 @@ def users_create(
     except ParleyError as exc:
         console.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(1) from exc
+
+
+@orgs_app.command("usage-payloads")
+def orgs_usage_payloads(
+    org: Annotated[str, typer.Option(help="Organization name.")],
+    redact: Annotated[
+        bool, typer.Option("--redact/--keep", help="Store usage payload text redacted, or in full.")
+    ],
+) -> None:
+    """Choose whether an organization's LLM usage records keep the text of their payloads."""
+    from sqlalchemy import select
+
+    from parley.accounts.models import Organization
+    from parley.app import prepare_database
+    from parley.usage import service as usage
+
+    settings, scope = _session()
+    prepare_database(settings)
+    with scope as session:
+        found = session.scalars(select(Organization).where(Organization.org_name == org)).first()
+        if found is None:
+            console.print(f"[red]No organization named {org}.[/red]")
+            raise typer.Exit(1)
+        usage.set_payload_redaction(session, found.id, redact)
+    state = "redacted" if redact else "kept in full"
+    console.print(f"[green]{org}: usage payloads written from now on are {state}.[/green]")
 
 
 @keys_app.command("create")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
+from sqlalchemy import create_engine, text
 
 from tests.support.processes import ServerProcess, parley_env, run_cli
 
@@ -51,6 +53,16 @@ def test_cli_creates_users_and_keys_that_work(database_url, tmp_path):
     secret = key.stdout.strip().splitlines()[-1]
     bad_scope = run_cli(["keys", "create", "--email", "ops@example.com", "--scope", "everything"], env)
     assert bad_scope.returncode == 1
+    redact = run_cli(["orgs", "usage-payloads", "--org", "Ops", "--redact"], env)
+    assert redact.returncode == 0 and "redacted" in redact.stderr, redact.stderr
+    assert run_cli(["orgs", "usage-payloads", "--org", "Nobody", "--keep"], env).returncode == 1
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        stored = connection.execute(
+            text("SELECT settings FROM organizations WHERE org_name = 'Ops'")
+        ).scalar()
+    engine.dispose()
+    assert (json.loads(stored) if isinstance(stored, str) else stored)["redact_usage_payloads"] is True
 
     with ServerProcess(env) as server:
         me = httpx.get(f"{server.base_url}/v2/api/auth/me", headers={"Authorization": f"Bearer {secret}"})

@@ -49,6 +49,8 @@ def safe_filename(filename: str | None) -> str:
     """An uploaded file's own name, without directories or control characters."""
     name = PurePosixPath((filename or "").replace("\\", "/")).name
     name = "".join(c for c in name if unicodedata.category(c)[0] != "C").strip()
+    if name in (".", ".."):  # a directory reference ("a/.." ends in one), not a file's name
+        name = ""
     return name[-255:] or "document"
 
 

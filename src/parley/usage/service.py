@@ -9,15 +9,21 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from sqlalchemy.orm import Session
 
+from parley.accounts.models import Organization
 from parley.llm.models import LLMConfig
 from parley.usage.models import LLMUsageRecord
 
 # Costs are stored as Numeric(18, 8); rounding half up, as invoices do.
 COST_STEP = Decimal("0.00000001")
 _MILLION = Decimal(1_000_000)
+# Organization.settings key: when true, the organisation's usage records keep their payloads'
+# shape and numbers but none of their text (prompts and answers may hold personal data).
+REDACT_PAYLOADS = "redact_usage_payloads"
+REDACTED = "[redacted]"
 
 
 def price(config: LLMConfig | None, prompt_tokens: int, completion_tokens: int) -> Decimal:
@@ -48,6 +54,28 @@ def _fit(name: str, value: str) -> str:
     return value[:limit]
 
 
+def redacted(value: Any) -> Any:
+    """``value`` with every string replaced; keys, numbers and booleans stay readable."""
+    if isinstance(value, str):
+        return REDACTED
+    if isinstance(value, dict):
+        return {key: redacted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redacted(item) for item in value]
+    return value
+
+
+def set_payload_redaction(session: Session, org_id: int, redact: bool) -> None:
+    org = session.get(Organization, org_id)
+    assert org is not None  # the caller found it
+    org.settings = {**(org.settings or {}), REDACT_PAYLOADS: redact}
+
+
+def redacts_payloads(session: Session, org_id: int) -> bool:
+    org = session.get(Organization, org_id)
+    return bool(org is not None and (org.settings or {}).get(REDACT_PAYLOADS))
+
+
 def record_call(
     session: Session,
     *,
@@ -76,7 +104,10 @@ def record_call(
     is_developer: bool = False,
 ) -> LLMUsageRecord:
     """Add one usage record (flushed, so it has an id). A call failed when it has an error or an
-    HTTP status of 400 or more; ``integration`` defaults to the config's provider."""
+    HTTP status of 400 or more; ``integration`` defaults to the config's provider. Payloads are
+    stored redacted when the organisation's settings ask for it."""
+    if redacts_payloads(session, org_id):
+        request_payload, response_payload = redacted(request_payload), redacted(response_payload)
     labels = {
         "prompt_name": prompt_name,
         "integration": integration or (llm_config.provider if llm_config else "offline"),

@@ -89,7 +89,7 @@ def _parse_xml(raw: bytes) -> Any:
 def _parse_json(raw: bytes) -> Any:
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
         raise InvalidInputError("Malformed JSON body.") from exc
 
 
