@@ -13,6 +13,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from parley.settings import Settings
 
+# FastAPI runs sync handlers and dependencies in AnyIO's thread pool, 40 threads by default. A
+# request may hold one connection while it opens a second (an answering request's authentication
+# session stays open while the answer path opens its own), so a pool no larger than the thread
+# pool can be taken entirely by threads each waiting for their second connection (measured: 50
+# concurrent streamed answers, and requests failed with the 30 s pool timeout). Connections above
+# the pool size are opened for a burst and closed when returned.
+POOL_OVERFLOW = 50
+
 
 def create_db_engine(settings: Settings) -> Engine:
     url = make_url(settings.resolved_database_url)
@@ -23,7 +31,7 @@ def create_db_engine(settings: Settings) -> Engine:
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=20,
-            max_overflow=20,
+            max_overflow=POOL_OVERFLOW,
         )
         event.listen(engine, "connect", _configure_sqlite_connection)
         event.listen(engine, "before_cursor_execute", _refuse_nul_characters)
@@ -32,7 +40,7 @@ def create_db_engine(settings: Settings) -> Engine:
         # failing with "database is locked" when a read transaction tries to upgrade.
         event.listen(engine, "begin", _begin_sqlite_transaction)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(url, pool_size=10, max_overflow=POOL_OVERFLOW, pool_pre_ping=True)
 
 
 def _configure_sqlite_connection(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from parley.errors import ParleyError, RateLimitedError
@@ -120,6 +120,15 @@ def install_error_handlers(app: FastAPI) -> None:
         # A value the database refuses: a NUL character in text, a number out of range...
         logger.info("data error", extra={"path": request.url.path, "error": str(exc.orig)[:200]})
         return error_response(request, 400, "Invalid value in the request.")
+
+    @app.exception_handler(OperationalError)
+    async def _database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+        # The database is down, restarting or out of connections (or SQLite's lock wait ran out):
+        # the transaction was rolled back, and the same request can succeed once it is back.
+        logger.warning("database unavailable", extra={"path": request.url.path, "error": str(exc.orig)[:200]})
+        return error_response(
+            request, 503, "The database is unavailable; retry shortly.", headers={"Retry-After": "5"}
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

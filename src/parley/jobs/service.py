@@ -124,6 +124,21 @@ def fail(session: Session, job_id: int, worker_id: str, reason: str, *, retryabl
     return job
 
 
+def release(session: Session, job_id: int, worker_id: str) -> bool:
+    """Put a job we hold back in the queue, due now and its attempt not counted: it was
+    interrupted through no fault of its own. False when it was not ours any more."""
+    job = session.get(Job, job_id)
+    if job is None or job.locked_by != worker_id or job.status != "running":
+        return False
+    job.status = "queued"
+    job.stage = "queued"
+    job.locked_by = ""
+    job.lease_expires_on = None
+    job.attempts = max(0, job.attempts - 1)
+    job.available_on = utcnow()
+    return True
+
+
 def cancel_for_document(session: Session, document_id: int) -> int:
     """Cancel the document's unfinished jobs; a worker notices at its next heartbeat."""
     result = session.execute(

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from parley.db.engine import session_scope
@@ -160,8 +160,18 @@ class Worker:
         )
 
     def _run(self, handler: Handler, contexts: list[JobContext]) -> None:
+        done = threading.Event()
+        keeper = threading.Thread(target=self._keep_leases, args=(contexts, done), daemon=True)
+        keeper.start()
         try:
             handler(contexts)
+        except JobAbandoned:
+            # One job was cancelled or taken over during work the batch shares (embedding): the
+            # others did nothing wrong, so they go back to the queue without being charged.
+            logger.info("batch interrupted", extra={"job_ids": [c.job_id for c in contexts]})
+            for context in contexts:
+                if not context.finished:
+                    self.release_job(context)
         except Exception as exc:  # a worker must survive any batch's failure
             logger.exception("job batch failed", extra={"job_ids": [c.job_id for c in contexts]})
             for context in contexts:
@@ -169,6 +179,29 @@ class Worker:
                     self.fail_job(
                         context, f"Internal error while processing: {type(exc).__name__}.", retryable=True
                     )
+        finally:
+            done.set()
+            keeper.join()
+
+    def _keep_leases(self, contexts: list[JobContext], done: threading.Event) -> None:
+        """Renew the batch's leases every third of a lease while it runs, so that a lease runs out
+        only when its worker is gone (or cut off from the database), not because one step (a
+        large file, an embedding batch on a busy machine) outlasted it."""
+        while not done.wait(self.lease_seconds / 3):
+            for context in contexts:
+                if context.finished:
+                    continue
+                try:
+                    with session_scope(self.sessions) as session:
+                        jobs.heartbeat(session, context.job_id, self.worker_id, self.lease_seconds)
+                except SQLAlchemyError:
+                    logger.warning("could not renew a job lease", extra={"job_id": context.job_id})
+
+    def release_job(self, context: JobContext) -> None:
+        context.finished = True
+        with session_scope(self.sessions) as session:
+            if jobs.release(session, context.job_id, self.worker_id) and context.on_stage is not None:
+                context.on_stage(session, "queued")
 
     def fail_job(self, context: JobContext, reason: str, *, retryable: bool) -> None:
         context.finished = True
