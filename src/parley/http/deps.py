@@ -94,8 +94,11 @@ def authenticate(request: Request, session: SessionDep) -> Principal:
     return _authenticate(request, session, writable=request.method not in READ_METHODS)
 
 
-def authenticate_reading(request: Request, session: ReadSessionDep) -> Principal:
-    return _authenticate(request, session, writable=False)
+def authenticate_reading(request: Request) -> Principal:
+    """For handlers with transactions of their own: the credential is checked in a short read
+    transaction, closed before the handler runs, so a long answer holds no idle connection."""
+    with session_scope(request.app.state.read_sessions) as session:
+        return _authenticate(request, session, writable=False)
 
 
 def _authenticate(request: Request, session: Session, writable: bool) -> Principal:

@@ -11,7 +11,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from parley.answers.service import AnswerService
-from parley.http.deps import CurrentPrincipal, ReadingPrincipal, ReadSessionDep, SessionDep, api_category
+from parley.db.engine import session_scope
+from parley.http.deps import CurrentPrincipal, ReadingPrincipal, SessionDep, api_category
 from parley.http.middleware import request_id_var
 from parley.surfaces.contextual import answers, ids, service
 from parley.surfaces.contextual.ids import Kind
@@ -34,12 +35,13 @@ def query(
     agent_id: str,
     body: QueryBody,
     principal: ReadingPrincipal,
-    session: ReadSessionDep,
     retrievals_only: bool = False,
     include_retrieval_content_text: bool = False,
 ) -> dict | StreamingResponse:
+    # Checked in a short read transaction of its own: none stays open while the model runs.
+    with session_scope(_service(request).read_sessions) as session:
+        plan = answers.plan_query(session, principal, agent_id, body)
     # The SDK sends "Accept: application/json" even when streaming: the body flag decides.
-    plan = answers.plan_query(session, principal, agent_id, body)
     if retrievals_only:
         return answers.retrievals_only(_service(request), principal, plan, body.conversation_id)
     if body.stream:
