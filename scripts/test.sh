@@ -17,6 +17,10 @@ fi
 if [ "${PARLEY_TEST_SKIP_LLAMACPP:-0}" != "1" ]; then
   scripts/install_llm_server.sh
 fi
+# The console's browser tests drive Debian's Chromium, unless PARLEY_TEST_SKIP_BROWSER=1.
+if [ "${PARLEY_TEST_SKIP_BROWSER:-0}" != "1" ]; then
+  scripts/install_browser.sh
+fi
 
 set +e
 .venv/bin/python -m pytest -p no:cacheprovider -n "${PARLEY_TEST_WORKERS:-2}" "$@"

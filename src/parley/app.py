@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from parley.accounts import service as accounts
 from parley.answers.service import AnswerService
+from parley.console.router import build_router as build_console_router
 from parley.db import migrate
 from parley.db.engine import create_db_engine, create_session_factory, session_scope
 from parley.http.errors import install_error_handlers
@@ -109,4 +110,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(build_contextual_router())
     app.include_router(kore_router)
     app.include_router(superoffice_router)
+    app.include_router(build_console_router())  # last: it must not shadow any API path
     return app
