@@ -1,7 +1,7 @@
 """The offline answer path on SQuAD v1.1 dev-part-a, in process: retrieval, extractive answer,
 citations, groundedness and follow-ups.
 
-    python bench/squad_offline.py [--limit N] [--top-k 5] [--data-dir DIR]
+    python bench/squad_offline.py [--limit N] [--top-k 5] [--half a|b] [--fit] [--data-dir DIR]
 
 Each SQuAD paragraph is ingested as one text document ("<article title> #<n>") through the
 normal pipeline (queue, parse, chunk, embed, index) into a fresh SQLite database, one corpus
@@ -15,6 +15,12 @@ retrieval: the extractive answer alone, and answer + citations + groundedness + 
 Then two relevance probes: 30 questions about nothing in the corpus, and SQuAD questions asked
 with their own article's corpus left out of the search (some are still answerable from the
 other articles), each with its "not found" rate.
+
+``--half a`` / ``--half b`` asks only the questions of every other article (the 1st, 3rd...
+or the 2nd, 4th...): fit on one half, report on the other. ``--fit`` fits the sentence-scoring
+weights (:class:`parley.answers.sentence_scoring.Weights`) on the questions asked instead of
+answering them, and prints them with the gold-in-answer rate and mean words that each price
+per word (``MIN_PROBABILITY_PER_WORD``) would give.
 """
 
 from __future__ import annotations
@@ -24,7 +30,16 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from parley.answers.sources import Source
+    from parley.embeddings.base import Embedder
+    from parley.evaluation.squad import SquadQuestion
 
 SQUAD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "squad-v1.1" / "dev-part-a.json"
 OFF_TOPIC = [
@@ -60,6 +75,7 @@ OFF_TOPIC = [
     "How do I file my taxes online?",
 ]
 HELD_OUT_QUESTIONS = 200
+PRICES_PER_WORD = (0.008, 0.007, 0.006, 0.005, 0.0045, 0.004, 0.003)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -87,10 +103,11 @@ def main() -> None:
     parser.add_argument(
         "--data-dir", type=Path, default=None, help="keep the SQLite data here; reused when already built"
     )
+    parser.add_argument("--half", choices=("a", "b"), default=None, help="every other article only")
+    parser.add_argument("--fit", action="store_true", help="fit the sentence-scoring weights instead")
     args = parser.parse_args()
     os.environ.setdefault("PARLEY_ENVIRONMENT", "development")
 
-    import numpy as np
     from sqlalchemy import func, select
     from sqlalchemy.orm import Session
 
@@ -99,7 +116,7 @@ def main() -> None:
     from parley.answers.extractive import answer_extractively
     from parley.answers.followups import suggest_followups
     from parley.answers.grounding import assess_grounding
-    from parley.answers.sources import Source, sources_from_hits
+    from parley.answers.sources import sources_from_hits
     from parley.app import prepare_database
     from parley.corpora.models import Corpus, Document
     from parley.db.engine import create_db_engine, create_session_factory, session_scope
@@ -155,9 +172,18 @@ def main() -> None:
             hybrid_search(session, cache, question, vector, corpus_ids, options=options)
         )
 
-    questions = [squad.questions[i] for i in spread(len(squad.questions), args.limit)]
+    half_of = {title: "ab"[i % 2] for i, title in enumerate(titles)}
+    asked = squad.questions
+    if args.half:
+        asked = [q for q in asked if half_of[squad.paragraphs[q.paragraph].title] == args.half]
+    questions = [asked[i] for i in spread(len(asked), args.limit)]
+    if args.fit:
+        with session_scope(sessions) as session:
+            fit_weights(questions, lambda text: search(session, text, list(corpora.values())), embedder)
+        return
     hit1 = hitk = in_answer = not_found = 0
     words: list[int] = []
+    by_half: dict[str, list[tuple[bool, int]]] = {"a": [], "b": []}
     grounded: list[float] = []
     followup_counts: list[int] = []
     answer_ms: list[float] = []
@@ -182,9 +208,11 @@ def main() -> None:
             answer_ms.append((answered - started) * 1000)
             path_ms.append((finished - started) * 1000)
             plain = strip_citation_markers(answer.text)
-            in_answer += gold_in_answer(plain, question.answers)
+            found = gold_in_answer(plain, question.answers)
+            in_answer += found
             not_found += not answer.found
             words.append(word_count(plain))
+            by_half[half_of[squad.paragraphs[question.paragraph].title]].append((found, words[-1]))
             followup_counts.append(len(followups))
 
         off_topic_found = 0
@@ -211,6 +239,15 @@ def main() -> None:
         f"(median {statistics.median(words):.0f}), not found {not_found / n:.1%}, "
         f"follow-ups per answer {statistics.fmean(followup_counts):.2f}"
     )
+    print(
+        "by half (a: the weights were fit on it, b: held out): "
+        + "; ".join(
+            f"{half} {statistics.fmean(f for f, _ in rows):.1%} "
+            f"in {statistics.fmean(w for _, w in rows):.1f} words"
+            for half, rows in by_half.items()
+            if rows
+        )
+    )
     if grounded:
         print(f"groundedness: mean {statistics.fmean(grounded):.3f}, min {min(grounded):.3f}")
     print(
@@ -223,6 +260,120 @@ def main() -> None:
         f"{1 - off_topic_found / len(OFF_TOPIC):.0%} of {len(OFF_TOPIC)}; SQuAD questions with their "
         f"article left out {1 - held_out_found / len(held_out):.0%} of {len(held_out)}"
     )
+
+
+def fit_weights(
+    questions: list[SquadQuestion],
+    search: Callable[[str], tuple[np.ndarray, list[Source]]],
+    embedder: Embedder,
+) -> None:
+    """Fit and print the sentence-scoring weights: the lexical pass on every candidate, then
+    the shortlist with the cosine, each maximising the probability of the sentences that hold
+    a gold answer; then what each price per word gives with them."""
+    import numpy as np
+
+    from parley.answers.extractive import choose_sentences
+    from parley.answers.sentence_scoring import (
+        SHORTLIST,
+        Weights,
+        candidate_sentences,
+        embedding_text,
+        lexical_features,
+        rank_sentences,
+    )
+    from parley.evaluation.squad import gold_in_answer
+
+    asked = []
+    for question in questions:
+        vector, sources = search(question.question)
+        candidates = candidate_sentences(sources)
+        if candidates:
+            labels = np.array([gold_in_answer(c.sentence.text, question.answers) for c in candidates])
+            features = lexical_features(question.question, candidates)
+            asked.append((question, vector, candidates, features, labels))
+    cached = CachedEmbedder(embedder)
+    texts = list(dict.fromkeys(embedding_text(c) for *_, candidates, _, _ in asked for c in candidates))
+    for start in range(0, len(texts), 64):
+        cached.embed_documents(texts[start : start + 64])
+    lexical = fit_listwise([(features, labels) for *_, features, labels in asked])
+    shortlisted = []
+    for _, vector, candidates, features, labels in asked:
+        best = np.argsort(-(features @ lexical), kind="stable")[:SHORTLIST]
+        cosines = cached.embed_documents([embedding_text(candidates[i]) for i in best]) @ vector
+        shortlisted.append((np.column_stack([features[best], cosines]), labels[best]))
+    second = fit_listwise(shortlisted)
+    weights = Weights(
+        lexical=tuple(round(float(w), 2) for w in lexical),
+        shortlist=tuple(round(float(w), 2) for w in second[:-1]),
+        cosine=round(float(second[-1]), 2),
+    )
+    rankings = [
+        (question, rank_sentences(question.question, candidates, cached, vector, weights))
+        for question, vector, candidates, _, _ in asked
+    ]
+    print(f"questions {len(questions)}, with candidates {len(asked)}")
+    print(weights)
+    for price in PRICES_PER_WORD:
+        found = words = 0
+        for question, ranking in rankings:
+            quoted = " ".join(c.sentence.text for c in choose_sentences(ranking, price))
+            found += gold_in_answer(quoted, question.answers)
+            words += len(quoted.split())
+        rate, mean = found / len(questions), words / len(asked)
+        print(f"price per word {price}: gold in answer {rate:.1%}, mean words {mean:.1f}")
+
+
+def fit_listwise(groups: list[tuple[np.ndarray, np.ndarray]], steps: int = 1500) -> np.ndarray:
+    """Weights maximising the mean log-probability, under a softmax over each group's rows, of
+    the group's positive rows (Adam on the full batch; groups without both kinds are skipped)."""
+    import numpy as np
+
+    groups = [(x, y) for x, y in groups if y.any() and not y.all()]
+    features = np.vstack([x for x, _ in groups])
+    positive = np.concatenate([y for _, y in groups]).astype(float)
+    starts = np.cumsum([0] + [len(y) for _, y in groups[:-1]])
+    group_of = np.repeat(np.arange(len(groups)), [len(y) for _, y in groups])
+    weights = np.zeros(features.shape[1])
+    moment, velocity = np.zeros_like(weights), np.zeros_like(weights)
+    for step in range(1, steps + 1):
+        scores = features @ weights
+        exp = np.exp(scores - np.maximum.reduceat(scores, starts)[group_of])
+        probabilities = exp / np.add.reduceat(exp, starts)[group_of]
+        covered = np.add.reduceat(probabilities * positive, starts)[group_of]
+        # d(-log covered)/dw = E_p[x] - E_p[x | positive], averaged over the groups
+        gradient = ((probabilities - probabilities * positive / covered) @ features) / len(groups)
+        moment = 0.9 * moment + 0.1 * gradient
+        velocity = 0.999 * velocity + 0.001 * gradient**2
+        weights -= 0.05 * (moment / (1 - 0.9**step)) / (np.sqrt(velocity / (1 - 0.999**step)) + 1e-8)
+    return weights
+
+
+class CachedEmbedder:
+    """The embedder with its document vectors kept by text (fitting embeds each sentence once)."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+        self.model_name = embedder.model_name
+        self.max_tokens = embedder.max_tokens
+        self.dimension = embedder.dimension
+        self.vectors: dict[str, np.ndarray] = {}
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        import numpy as np
+
+        missing = [t for t in dict.fromkeys(texts) if t not in self.vectors]
+        if missing:
+            self.vectors.update(zip(missing, self.embedder.embed_documents(missing), strict=True))
+        return np.stack([self.vectors[t] for t in texts])
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embedder.embed_query(text)
+
+    def count_tokens(self, text: str) -> int:
+        return self.embedder.count_tokens(text)
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        return self.embedder.token_offsets(text)
 
 
 if __name__ == "__main__":

@@ -121,7 +121,7 @@ def test_squad_sample_gold_in_short_answers(
     embedder: Embedder, sources_for: Sources, squad: SquadData
 ) -> None:
     """Regression guard on 76 questions, the gold paragraph as source 2 among its neighbours
-    (measured: the gold answer in 85.5% of the answers, 36.5 words on average)."""
+    (measured: the gold answer in 86.8% of the answers, 37.0 words on average)."""
     articles = ("Nikola_Tesla", "Oxygen")
     sample = [q for q in squad.questions if squad.paragraphs[q.paragraph].title in articles][::10]
     found = words = 0
@@ -132,8 +132,8 @@ def test_squad_sample_gold_in_short_answers(
         found += gold_in_answer(plain, question.answers)
         words += word_count(plain)
     assert len(sample) == 76
-    assert found / len(sample) >= 0.78
-    assert words / len(sample) <= 42
+    assert found / len(sample) >= 0.82
+    assert words / len(sample) <= 40
 
 
 def test_a_run_on_sentence_is_clipped_to_a_verbatim_window(embedder: Embedder, sources_for: Sources) -> None:
