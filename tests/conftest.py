@@ -66,13 +66,11 @@ def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-@pytest.fixture
-def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, migrated database for one test."""
+def fresh_database(request: pytest.FixtureRequest, backend: str, folder: Path) -> Iterator[str]:
+    """A fresh, migrated database on ``backend`` (a SQLite file in ``folder``), dropped afterwards."""
     if backend == "sqlite":
-        template = request.getfixturevalue("sqlite_template")
-        path = tmp_path / "parley.db"
-        shutil.copyfile(template, path)
+        path = folder / "parley.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
     databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
@@ -81,6 +79,12 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
         yield databases.url_for(name)
     finally:
         databases.drop(name)
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database for one test."""
+    yield from fresh_database(request, backend, tmp_path)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ seconds, so the isolation and bad-input tests share one per backend (and check w
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +16,8 @@ from sqlalchemy.orm import Session
 from parley.app import create_app
 from parley.db.engine import create_db_engine
 from parley.settings import Settings
-from tests.conftest import BACKENDS, make_settings
+from tests.conftest import BACKENDS, fresh_database, make_settings
 from tests.reliability.tenants import Tenant, populate
-from tests.support.databases import PostgresDatabases
 from tests.support.world import World
 
 
@@ -63,21 +61,6 @@ def written_by_answers(name: str) -> bool:
     return name in ANSWER_TABLES or "rollup" in name
 
 
-def database(request: pytest.FixtureRequest, backend: str, folder: Path) -> Iterator[str]:
-    """A fresh migrated database on ``backend``, dropped afterwards."""
-    if backend == "sqlite":
-        path = folder / "parley.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        yield f"sqlite:///{path}"
-        return
-    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
-    name = databases.create()
-    try:
-        yield databases.url_for(name)
-    finally:
-        databases.drop(name)
-
-
 def open_world(url: str, folder: Path) -> Iterator[World]:
     """An app on ``url`` (its in-process workers running) and a session on the same database."""
     settings = make_settings(url, folder)
@@ -97,7 +80,7 @@ def tenancy(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     """Two populated organisations, alpha and bravo, on each backend."""
     folder = tmp_path_factory.mktemp(f"tenancy-{request.param}")
     for world in (
-        world for url in database(request, request.param, folder) for world in open_world(url, folder)
+        world for url in fresh_database(request, request.param, folder) for world in open_world(url, folder)
     ):
         alpha = populate(world, world.db, "alphaqz")
         bravo = populate(world, world.db, "bravoqz")
