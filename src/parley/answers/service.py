@@ -4,12 +4,15 @@ and follow-up questions, and every answer and model call is recorded.
     prepare  (read transaction)  agent, thread, history, corpora, LLM config
     rewrite  (model call)        a standalone search query when the thread has history
     retrieve (read transaction)  hybrid search over the agent's enabled corpora, as the caller
+    tools    (HTTP calls)        the agent's API tools: offline, those whose keywords the question
+                                 has; a chat model that calls functions is offered them and asks
+                                 (bounded rounds); each result is a numbered source
     generate (model call)        the offline extractive answerer, or a chat model over a prompt
                                  with numbered sources; streamed as text deltas
     assess                       citations → references, attributions, groundedness per sentence
     follow up (model call)       two or three questions the sources can answer
     record   (write transaction) the thread (created when the request named none), the agent
-                                 response row and one usage record per model call
+                                 response row and one usage record per model and tool call
 
 No transaction is open while a model runs, so a slow model never holds SQLite's write lock.
 A failed model call is recorded (status, error, payload) and nothing else is written.
@@ -17,6 +20,7 @@ A failed model call is recorded (status, error, payload) and nothing else is wri
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -43,7 +47,7 @@ from parley.embeddings.base import Embedder
 from parley.embeddings.openai_compat import OpenAICompatibleEmbedder
 from parley.errors import InvalidInputError, NotFoundError
 from parley.llm import service as llm_configs
-from parley.llm.base import ChatMessage, ChatModel, Completion, LLMCallError
+from parley.llm.base import ChatMessage, ChatModel, Completion, LLMCallError, ToolCall, ToolCallingChatModel
 from parley.llm.factory import chat_model_for
 from parley.llm.models import LLMConfig
 from parley.responses.models import AgentResponse
@@ -52,6 +56,8 @@ from parley.search.vector import VectorCache
 from parley.settings import Settings
 from parley.threads import service as threads
 from parley.threads.models import ChatThread, ChatThreadCorpus
+from parley.tools import runtime as tool_runtime
+from parley.tools.runtime import ApiTool, ToolCallError, ToolResult
 from parley.usage import service as usage
 
 HISTORY_TURNS = 5
@@ -59,6 +65,14 @@ MAX_TITLE = 100
 # Query sources of test consoles; their usage counts as developer activity.
 TEST_SOURCES = frozenset({"playground", "test"})
 FOLLOWUP_COUNT = 3
+# Tool calls per answer, rounds of a model's calls, and the text one result contributes.
+MAX_TOOL_CALLS = 8
+MAX_TOOL_ROUNDS = 3
+MAX_TOOL_TEXT = 4000
+TOOL_RULE = (
+    "You may call the tools to look up what the sources lack. Each tool result is numbered like a "
+    "source: cite it the same way."
+)
 _PRONOUNS = re.compile(r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her|there)\b", re.I)
 
 
@@ -110,6 +124,19 @@ class _Call:
 
 
 @dataclass
+class _ToolUse:
+    """One tool call, recorded in the usage log with the answer; ``source_number`` is the
+    numbered source its result became (None when it failed or said nothing)."""
+
+    name: str
+    arguments: dict[str, Any]
+    started: datetime
+    ended: datetime
+    outcome: ToolResult | ToolCallError
+    source_number: int | None = None
+
+
+@dataclass
 class _Prepared:
     principal: Principal
     agent_id: int
@@ -128,6 +155,7 @@ class _Prepared:
     # The agent's owner asking, or a test console: Kore's "developer" interactions.
     is_developer: bool
     started: float  # perf_counter() when preparing began: timings cover the whole path
+    tools: list[ApiTool] = field(default_factory=list)  # none while outbound calls are off
 
 
 @dataclass(frozen=True)
@@ -216,6 +244,9 @@ class AnswerService:
                 api_key=api_key,
                 question=question,
                 is_developer=agent.user_id == principal.user_id or question.query_source in TEST_SOURCES,
+                tools=tool_runtime.tools_for_agent(session, agent.id)
+                if self.settings.tools.allow_outbound_calls
+                else [],
                 started=started,
             )
 
@@ -225,6 +256,7 @@ class AnswerService:
         A model failure is recorded and re-raised as :class:`LLMCallError`."""
         started = prepared.started
         calls: list[_Call] = []
+        tool_uses: list[_ToolUse] = []
         model = self._chat_model(prepared.config, prepared.api_key)
         try:
             yield Status("query_rewrite_start", "Processing query...")
@@ -234,6 +266,8 @@ class AnswerService:
             query_vector = self._embed_query(embedder, query, calls)
             sources = self._search(prepared, query, query_vector)
             retrieval_ms = (time.perf_counter() - retrieval_started) * 1000
+            if model is None:
+                sources += self._offline_tools(prepared, len(sources), tool_uses)
             yield Retrieved(sources)
             yield Status("assistant_start", "Preparing response...")
             if model is None:
@@ -241,10 +275,10 @@ class AnswerService:
                     prepared.question.text, sources, embedder, query_vector, calls
                 )
             else:
-                text = yield from self._answer_with_model(prepared, model, sources, calls)
+                text = yield from self._answer_with_model(prepared, model, sources, calls, tool_uses)
             followups = self._followups(prepared, model, text, sources, calls)
         except LLMCallError:
-            self._record_failure(prepared, calls)
+            self._record_failure(prepared, calls, tool_uses)
             raise
         assessment = _assess(text, sources, embedder)
         total_ms = (time.perf_counter() - started) * 1000
@@ -255,7 +289,9 @@ class AnswerService:
             "total_ms": round(total_ms, 1),
             "overhead_ms": round(total_ms - model_ms, 1),
         }
-        answer = self._record(prepared, query, text, sources, assessment, followups, calls, timings)
+        answer = self._record(
+            prepared, query, text, sources, assessment, followups, calls, timings, tool_uses
+        )
         # The caller also sees the cost of writing the records (the stored timings cannot).
         record_ms = (time.perf_counter() - started) * 1000 - total_ms
         answer.payload["timings"] = {
@@ -357,8 +393,15 @@ class AnswerService:
         return completion.text
 
     def _answer_with_model(
-        self, prepared: _Prepared, model: ChatModel, sources: list[Source], calls: list[_Call]
+        self,
+        prepared: _Prepared,
+        model: ChatModel,
+        sources: list[Source],
+        calls: list[_Call],
+        tool_uses: list[_ToolUse],
     ) -> Iterator[Event]:
+        if prepared.tools and isinstance(model, ToolCallingChatModel):
+            return (yield from self._answer_with_tools(prepared, model, sources, calls, tool_uses))
         if not sources:
             # Nothing to ground an answer in: say so rather than let the model invent one.
             yield Delta(NOT_FOUND_ANSWER)
@@ -381,6 +424,128 @@ class AnswerService:
             calls.append(_failed_call("answer", "generation", config, started, exc))
             raise
         return "".join(parts)
+
+    # -- tools -------------------------------------------------------------------------------
+
+    def _offline_tools(self, prepared: _Prepared, numbered: int, tool_uses: list[_ToolUse]) -> list[Source]:
+        """Without a model: call each tool whose keywords the question has; the results that
+        say something become sources numbered after the ``numbered`` retrieved ones."""
+        found: list[Source] = []
+        for item in prepared.tools:
+            arguments = tool_runtime.offline_arguments(item, prepared.question.text)
+            if arguments is not None and len(tool_uses) < MAX_TOOL_CALLS:
+                source = self._call_tool(item, arguments, numbered + len(found) + 1, tool_uses)
+                found += [source] if source else []
+        return found
+
+    def _answer_with_tools(
+        self,
+        prepared: _Prepared,
+        model: ToolCallingChatModel,
+        sources: list[Source],
+        calls: list[_Call],
+        tool_uses: list[_ToolUse],
+    ) -> Iterator[Event]:
+        """The model is offered the agent's tools beside the numbered sources and answers, or
+        asks for calls: they are made and their results (numbered sources, appended to
+        ``sources``) go back to it, for at most MAX_TOOL_ROUNDS rounds; then it must answer.
+        The answer arrives whole, not token by token."""
+        config = prepared.config
+        assert config is not None
+        offered = tool_runtime.function_specs(prepared.tools)
+        messages = _answer_messages(prepared, sources)
+        messages[0] = ChatMessage("system", f"{messages[0].content}\n\n{TOOL_RULE}")
+        text = ""
+        for round_number in range(MAX_TOOL_ROUNDS + 1):
+            last = round_number == MAX_TOOL_ROUNDS or len(tool_uses) >= MAX_TOOL_CALLS
+            started = _now()
+            try:
+                completion = model.complete_with_tools(
+                    messages,
+                    [spec for spec, _ in offered.values()],
+                    max_tokens=config.max_output_tokens,
+                    temperature=config.temperature,
+                    tool_choice="none" if last else "auto",
+                )
+            except LLMCallError as exc:
+                calls.append(_failed_call("answer", "generation", config, started, exc))
+                raise
+            calls.append(_Call("answer", "generation", completion.model, started, _now(), completion))
+            text = completion.text
+            if not completion.tool_calls or last:
+                break
+            messages.append(ChatMessage("assistant", text, tool_calls=tuple(completion.tool_calls)))
+            for call in completion.tool_calls:
+                reply = self._model_tool_call(call, offered, sources, tool_uses)
+                messages.append(ChatMessage("tool", reply, tool_call_id=call.id))
+        text = text.strip() or NOT_FOUND_ANSWER
+        for piece in re.findall(r"\S+\s*", text):
+            yield Delta(piece)
+        return text
+
+    def _model_tool_call(
+        self,
+        call: ToolCall,
+        offered: dict[str, tuple[Any, ApiTool]],
+        sources: list[Source],
+        tool_uses: list[_ToolUse],
+    ) -> str:
+        """Make one call a model asked for; returns what the model is told of it."""
+        if len(tool_uses) >= MAX_TOOL_CALLS:
+            return f"Not called: at most {MAX_TOOL_CALLS} tool calls per answer."
+        try:
+            arguments = json.loads(call.arguments or "{}")
+        except ValueError:
+            arguments = None
+        item = offered[call.name][1] if call.name in offered else None
+        if item is None or not isinstance(arguments, dict):
+            problem = "names no tool offered" if item is None else "has arguments that are not a JSON object"
+            error = ToolCallError(f"The call of {call.name!r} {problem}.", 400)
+            tool_uses.append(_ToolUse(item.tool.name if item else call.name, {}, _now(), _now(), error))
+            return f"Tool error: {error.message}"
+        source = self._call_tool(item, arguments, len(sources) + 1, tool_uses)
+        if source is not None:
+            sources.append(source)
+            return f"[{source.number}] {source.text}"
+        outcome = tool_uses[-1].outcome
+        if isinstance(outcome, ToolCallError):
+            return f"Tool error: {outcome.message}"
+        return f"The tool answered HTTP {outcome.status_code}: {outcome.body_text[:500]}"
+
+    def _call_tool(
+        self, item: ApiTool, arguments: dict[str, Any], number: int, tool_uses: list[_ToolUse]
+    ) -> Source | None:
+        """Call a tool (no transaction is open) and keep the call for the usage log; a result
+        that succeeded and says something becomes source ``number``."""
+        name = item.tool.name
+        started = _now()
+        outcome: ToolResult | ToolCallError
+        try:
+            outcome = tool_runtime.call_api_tool(item.template, arguments, self.settings)
+        except ToolCallError as exc:
+            outcome = exc
+        use = _ToolUse(name, arguments, started, _now(), outcome)
+        tool_uses.append(use)
+        if isinstance(outcome, ToolCallError) or outcome.status_code >= 400:
+            return None
+        text = tool_runtime.result_text(outcome)[:MAX_TOOL_TEXT]
+        if not text:
+            return None
+        use.source_number = number
+        return Source(
+            number=number,
+            chunk_id=0,  # not a chunk: the data point names the tool instead
+            document_id=0,
+            corpus_id=0,
+            document_name=name,
+            url=outcome.request["url"],
+            text=text,
+            context=f"{name} (tool result)",
+            page=None,
+            char_start=0,
+            char_end=len(text),
+            score=0.0,
+        )
 
     def _followups(
         self,
@@ -443,6 +608,7 @@ class AnswerService:
         followups: list[str],
         calls: list[_Call],
         timings: dict[str, float],
+        tool_uses: list[_ToolUse],
     ) -> Answer:
         principal, question = prepared.principal, prepared.question
         costs = [
@@ -452,6 +618,7 @@ class AnswerService:
         prompt_tokens = sum(c.prompt_tokens for c in calls)
         completion_tokens = sum(c.completion_tokens for c in calls)
         run_id = str(uuid.uuid4())
+        tools = {use.source_number: use.name for use in tool_uses if use.source_number is not None}
         with session_scope(self.write_sessions) as session:
             thread = self._thread_for_answer(session, prepared)
             payload = {
@@ -474,7 +641,7 @@ class AnswerService:
                 "run_id": run_id,
                 "chat_thread_name": thread.title,
                 "thread_id": thread.id,
-                "data_points": [_data_point(source) for source in sources],
+                "data_points": [_data_point(source, tools) for source in sources],
                 "thoughts": f"Searched {len(prepared.corpus_ids)} corpora for: {query}",
                 "attributions": assessment["attributions"],
                 "groundedness_scores": assessment["groundedness_scores"],
@@ -507,6 +674,7 @@ class AnswerService:
             row.response = dict(payload)
             for call in calls:
                 self._usage_row(session, prepared, call, row.id, thread.id, run_id)
+            self._tool_rows(session, prepared, tool_uses, row.id, thread.id, run_id)
         return Answer(payload=payload, agent_response_id=row.id, thread_id=thread.id)
 
     def _thread_for_answer(self, session: Session, prepared: _Prepared) -> ChatThread:
@@ -561,12 +729,41 @@ class AnswerService:
             is_developer=prepared.is_developer,
         )
 
-    def _record_failure(self, prepared: _Prepared, calls: list[_Call]) -> None:
-        """Keep the usage records of a failed answer (the failed call included); nothing else."""
+    def _tool_rows(
+        self,
+        session: Session,
+        prepared: _Prepared,
+        uses: list[_ToolUse],
+        response_id: int | None,
+        thread_id: int | None,
+        run_id: str,
+    ) -> None:
+        for use in uses:
+            tool_runtime.record_tool_call(
+                session,
+                org_id=prepared.principal.org_id,
+                user_id=prepared.principal.user_id,
+                agent_id=prepared.agent_id,
+                tool_name=use.name,
+                arguments=use.arguments,
+                started=use.started,
+                ended=use.ended,
+                outcome=use.outcome,
+                channel=prepared.question.query_source,
+                agent_response_id=response_id,
+                task_id=run_id,
+                session_id=str(thread_id or ""),
+                channel_user_id=prepared.question.channel_user_id,
+                is_developer=prepared.is_developer,
+            )
+
+    def _record_failure(self, prepared: _Prepared, calls: list[_Call], tool_uses: list[_ToolUse]) -> None:
+        """Keep the usage records of a failed answer (the failed calls included); nothing else."""
         run_id = str(uuid.uuid4())
         with session_scope(self.write_sessions) as session:
             for call in calls:
                 self._usage_row(session, prepared, call, None, prepared.thread_id, run_id)
+            self._tool_rows(session, prepared, tool_uses, None, prepared.thread_id, run_id)
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -694,7 +891,8 @@ def _answer_messages(prepared: _Prepared, sources: list[Source]) -> list[ChatMes
     return [system, *history, user_message()]
 
 
-def _data_point(source: Source) -> dict[str, Any]:
+def _data_point(source: Source, tools: dict[int, str]) -> dict[str, Any]:
+    """A source as stored with the answer; a tool's result names the tool too."""
     return {
         "number": source.number,
         "chunk_id": source.chunk_id,
@@ -705,6 +903,7 @@ def _data_point(source: Source) -> dict[str, Any]:
         "page": source.page,
         "content": source.text,
         "score": round(source.score, 6),
+        **({"tool": tools[source.number]} if source.number in tools else {}),
     }
 
 

@@ -14,6 +14,8 @@ pass ``azure_api_version`` (``""`` picks a default): ``base_url`` is then the re
 * Failures raise :class:`LLMCallError` with the upstream status, whether the failure was of a
   transient kind (``retriable``), the request payload (the messages and parameters, never the key)
   and ``timed_out`` (which makes the answer a 504).
+* Function calling (:meth:`OpenAICompatibleChatModel.complete_with_tools`): OpenAI's ``tools``
+  and ``tool_choice``; the calls the model asks for come back in ``Completion.tool_calls``.
 * Token counts are the server's ``usage``; a streaming server that sends none (some ignore
   ``stream_options``) gets an estimate instead, see :func:`approximate_tokens`.
 
@@ -25,11 +27,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import openai
 
-from parley.llm.base import ChatMessage, Completion, LLMCallError
+from parley.llm.base import ChatMessage, Completion, LLMCallError, ToolCall, ToolSpec
 
 DEFAULT_MAX_RETRIES = 2
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -94,6 +96,30 @@ class OpenAICompatibleChatModel:
 
     def complete(self, messages: Sequence[ChatMessage], *, max_tokens: int, temperature: float) -> Completion:
         payload = self._payload(messages, max_tokens=max_tokens, temperature=temperature, stream=False)
+        return self._complete(messages, payload)
+
+    def complete_with_tools(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec],
+        *,
+        max_tokens: int,
+        temperature: float,
+        tool_choice: Literal["auto", "none"] = "auto",
+    ) -> Completion:
+        """OpenAI function calling: the tools go as ``tools`` (type ``function``)."""
+        payload = self._payload(messages, max_tokens=max_tokens, temperature=temperature, stream=False)
+        payload["tools"] = [
+            {
+                "type": "function",
+                "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+            }
+            for t in tools
+        ]
+        payload["tool_choice"] = tool_choice
+        return self._complete(messages, payload)
+
+    def _complete(self, messages: Sequence[ChatMessage], payload: dict[str, Any]) -> Completion:
         try:
             response = self._client.chat.completions.create(**payload)
         except openai.APIError as exc:
@@ -105,9 +131,19 @@ class OpenAICompatibleChatModel:
         choice = response.choices[0]
         text = choice.message.content or ""
         finish_reason = choice.finish_reason or "stop"
+        tool_calls = [
+            ToolCall(call.id, call.function.name, call.function.arguments or "")
+            for call in choice.message.tool_calls or []
+            if call.type == "function"
+        ]
         usage = response.usage
         prompt_tokens = usage.prompt_tokens if usage else approximate_prompt_tokens(messages)
         completion_tokens = usage.completion_tokens if usage else approximate_tokens(text)
+        response_payload = _response_payload(
+            response.id, response.model, text, finish_reason, prompt_tokens, completion_tokens, usage
+        )
+        if tool_calls:
+            response_payload["choices"][0]["tool_calls"] = [_tool_call_dict(call) for call in tool_calls]
         return Completion(
             text=text,
             prompt_tokens=prompt_tokens,
@@ -115,9 +151,8 @@ class OpenAICompatibleChatModel:
             model=response.model or self.model_name,
             finish_reason=finish_reason,
             request_payload=payload,
-            response_payload=_response_payload(
-                response.id, response.model, text, finish_reason, prompt_tokens, completion_tokens, usage
-            ),
+            response_payload=response_payload,
+            tool_calls=tool_calls,
         )
 
     def stream(
@@ -178,7 +213,7 @@ class OpenAICompatibleChatModel:
     ) -> dict[str, Any]:
         payload: dict[str, Any] = {
             "model": self.model_name,
-            "messages": [{"role": message.role, "content": message.content} for message in messages],
+            "messages": [_message_dict(message) for message in messages],
             "max_tokens": max_tokens,
             "temperature": temperature,
             "stream": stream,
@@ -210,6 +245,22 @@ class OpenAICompatibleChatModel:
                 request_payload=payload,
             )
         return LLMCallError(f"{where} failed: {exc.message}", request_payload=payload)
+
+
+def _tool_call_dict(call: ToolCall) -> dict[str, Any]:
+    return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+
+
+def _message_dict(message: ChatMessage) -> dict[str, Any]:
+    """A message as the API takes it; an assistant turn that called tools carries the calls, a
+    tool turn the id of the call it answers."""
+    found: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        found["content"] = message.content or None
+        found["tool_calls"] = [_tool_call_dict(call) for call in message.tool_calls]
+    if message.tool_call_id is not None:
+        found["tool_call_id"] = message.tool_call_id
+    return found
 
 
 def approximate_tokens(text: str) -> int:

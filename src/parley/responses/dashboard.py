@@ -1,21 +1,26 @@
 """The agent response dashboard: totals, a daily series and breakdowns by agent, project, user
-and query source over a date range, computed by the database with GROUP BY (a few aggregate
-statements per grouping); no response row is ever loaded.
+and query source over a date range, computed by the database with GROUP BY; no response row is
+ever loaded.
 
-- Days are UTC calendar days, bucketed by each backend's own date function (``UtcDay``).
-- Distinct users: PostgreSQL aggregates per (group, user) first and then per group, which it
-  hashes in parallel; for ``count(DISTINCT)`` its plans sort or walk an index instead, ten times
-  slower on a million responses. SQLite sorts for every GROUP BY anyway, and there the plain
-  ``count(DISTINCT)`` is the faster form.
+- Whole UTC days come from the daily rollups (parley/responses/models.py, migration 0005), which
+  triggers keep in step with every write. Each statement reads the smallest rollup that has the
+  dimensions it needs (its grouping, its filters, the caller's scope): the per-organisation
+  table for the unfiltered totals and daily series, the per-user one for users, the per-agent
+  one (agent, project, query source) for those breakdowns, and the table with every dimension
+  when filters or distinct users need more. Partial days at the ends of a range with a time of
+  day are read from the responses themselves and added (UNION ALL) to the days, so every figure
+  is exactly what the responses give.
+- Distinct users are exact: they are counted from a rollup keyed by user as well, in a second
+  statement beside the sums (which read a smaller table), or in the same one when the scope or
+  filters name users.
 - Latency is ``latency_ms`` of the responses that measured one (the answer path does; logged
   responses carry 0 and are left out). The average is given everywhere. The 95th percentile
   (``percentile_cont``) is given by PostgreSQL for the totals and the daily series, and is None
-  elsewhere: SQLite has no percentile aggregate, and per agent or user PostgreSQL sorts every
-  response of the range again (seconds on a million).
+  elsewhere: SQLite has no percentile aggregate, and a percentile needs every value, so it is the
+  one figure still read from the responses (one statement each, the most costly ones).
 - Costs are summed in units of 10^-8 (the column's scale), so SQLite's floating-point numerics
   add up exactly too.
-- Votes: ``response_feedback`` summed per response, left-joined to the responses (one row per
-  response at most, so the other sums are not multiplied).
+- Votes are the ``response_feedback`` rows of the counted responses.
 """
 
 from __future__ import annotations
@@ -26,14 +31,33 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Numeric, Select, String, case, distinct, func, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Date,
+    and_,
+    case,
+    cast,
+    distinct,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
 from parley.access.capabilities import require_capability
-from parley.access.policy import agent_visible, load_all_visible, project_visible, user_visible
+from parley.access.policy import (
+    agent_editable,
+    agent_visible,
+    load_all_visible,
+    project_visible,
+    user_visible,
+)
 from parley.access.principal import Principal
 from parley.accounts.models import User
 from parley.agents import service as agents
@@ -41,8 +65,15 @@ from parley.agents.models import Agent
 from parley.db.base import utcnow
 from parley.errors import InvalidInputError, PermissionDeniedError
 from parley.projects.models import Project
-from parley.responses.models import AgentResponse, ResponseFeedback
-from parley.responses.service import agent_response_visible, response_visible
+from parley.responses.models import (
+    ROLLUP_MEASURES,
+    AgentResponse,
+    ResponseDailyAgentRollup,
+    ResponseDailyOrgRollup,
+    ResponseDailyRollup,
+    ResponseDailyUserRollup,
+    ResponseFeedback,
+)
 from parley.usage.service import COST_STEP
 
 GROUPINGS = ("day", "agent", "project", "user", "query_source")
@@ -52,10 +83,10 @@ MAX_GROUPS = 1000
 _COST_UNITS = 10**8
 
 
-class UtcDay(FunctionElement[str]):
-    """The UTC calendar day of a timestamp column, as ``YYYY-MM-DD`` text."""
+class UtcDay(FunctionElement[date]):
+    """The UTC calendar day of a timestamp column."""
 
-    type = String()
+    type = Date()
     name = "utc_day"
     inherit_cache = True
 
@@ -63,13 +94,13 @@ class UtcDay(FunctionElement[str]):
 @compiles(UtcDay, "sqlite")
 def _utc_day_sqlite(element: UtcDay, compiler: Any, **kw: Any) -> str:
     # SQLite holds UTC timestamps as ISO text ("2025-03-01 08:00:00.000000"), which the range
-    # filters compare as text too; the day is its first ten characters.
+    # filters compare as text too; the day is its first ten characters, as dates are stored.
     return f"substr({compiler.process(element.clauses, **kw)}, 1, 10)"
 
 
 @compiles(UtcDay, "postgresql")
 def _utc_day_postgresql(element: UtcDay, compiler: Any, **kw: Any) -> str:
-    return f"to_char(({compiler.process(element.clauses, **kw)}) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+    return f"CAST(({compiler.process(element.clauses, **kw)}) AT TIME ZONE 'UTC' AS DATE)"
 
 
 @dataclass(frozen=True)
@@ -127,98 +158,190 @@ def _window(start: datetime | None, end: datetime | None) -> tuple[datetime, dat
         raise InvalidInputError("start_date must not be after end_date.")
     if end - start > timedelta(days=MAX_DAYS):
         raise InvalidInputError(f"The date range may cover at most {MAX_DAYS} days.")
-    return start, end
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+# -- what is counted ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """The live responses the caller counts: an organisation's, or one agent's; with
+    ``user_id``, only that user's (an agent's users who do not edit it see their own)."""
+
+    org_id: int
+    agent_id: int | None = None
+    user_id: int | None = None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    scope: _Scope
+    filters: DashboardFilters
+    start: datetime
+    end: datetime
+    days: tuple[date, date] | None  # whole days [first, last) read from the rollups
+    edges: tuple[tuple[datetime, datetime], ...]  # the rest of [start, end), read from responses
+
+    @property
+    def dimensions(self) -> set[str]:
+        """The rollup dimensions the scope and filters restrict."""
+        wanted = {
+            "agent_id": self.scope.agent_id is not None or bool(self.filters.agent_ids),
+            "project_id": bool(self.filters.project_ids),
+            "user_id": self.scope.user_id is not None or bool(self.filters.user_ids),
+            "query_source": bool(self.filters.query_sources),
+        }
+        return {dimension for dimension, needed in wanted.items() if needed}
+
+    def conditions(self, columns: Any) -> list[ColumnElement[bool]]:
+        """The scope and filters on a rollup model or on AgentResponse (same column names).
+        When agents or users are named (all of them the caller's organisation's) the
+        organisation is left out: SQLite's planner, which works without statistics, would walk
+        the organisation's index instead of the agent's or user's."""
+        scope, filters = self.scope, self.filters
+        named = scope.agent_id or scope.user_id or filters.agent_ids or filters.user_ids
+        found = [] if named else [columns.org_id == scope.org_id]
+        if scope.agent_id is not None:
+            found.append(columns.agent_id == scope.agent_id)
+        if scope.user_id is not None:
+            found.append(columns.user_id == scope.user_id)
+        for name, values in (
+            ("agent_id", filters.agent_ids),
+            ("project_id", filters.project_ids),
+            ("user_id", filters.user_ids),
+            ("query_source", filters.query_sources),
+        ):
+            if values:
+                found.append(getattr(columns, name).in_(values))
+        return found
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def _plan(scope: _Scope, filters: DashboardFilters) -> _Plan:
+    """Split the range into whole days and the partial days at its ends."""
+    start, end = _window(filters.start, filters.end)
+    last = end.date()  # the whole days end at the midnight at or before ``end``
+    first: date | None = start.date()
+    if start != _midnight(start.date()):
+        first = start.date() + timedelta(days=1) if start.date() < last else None
+    if first is None or first >= last:
+        return _Plan(scope, filters, start, end, None, ((start, end),))
+    edges = [(start, _midnight(first))] if start < _midnight(first) else []
+    if _midnight(last) < end:
+        edges.append((_midnight(last), end))
+    return _Plan(scope, filters, start, end, (first, last), tuple(edges))
 
 
 # -- SQL --------------------------------------------------------------------------------------
 
+# Smallest first: the first rollup with every dimension a statement needs is read.
+_ROLLUPS: tuple[tuple[Any, frozenset[str]], ...] = (
+    (ResponseDailyOrgRollup, frozenset()),
+    (ResponseDailyUserRollup, frozenset({"user_id"})),
+    (ResponseDailyAgentRollup, frozenset({"agent_id", "project_id", "query_source"})),
+    (ResponseDailyRollup, frozenset({"agent_id", "project_id", "query_source", "user_id"})),
+)
+_DIMENSION = {
+    "day": None,
+    "agent": "agent_id",
+    "project": "project_id",
+    "user": "user_id",
+    "query_source": "query_source",
+}
 _MEASURED_LATENCY = case((AgentResponse.latency_ms > 0, AgentResponse.latency_ms))
-_VOTES = (
-    select(
-        ResponseFeedback.agent_response_id,
-        func.sum(case((ResponseFeedback.is_upvote.is_(True), 1), else_=0)).label("upvotes"),
-        func.sum(case((ResponseFeedback.is_downvote.is_(True), 1), else_=0)).label("downvotes"),
+
+
+def _votes(flag: ColumnElement[bool]) -> Any:
+    return (
+        select(func.count())
+        .where(ResponseFeedback.agent_response_id == AgentResponse.id, flag)
+        .scalar_subquery()
     )
-    .group_by(ResponseFeedback.agent_response_id)
-    .subquery("votes")
-)
-# Summable per group, so they also add up across the per-user partial groups.
-_SUMS = (
-    func.count(AgentResponse.id).label("responses"),
-    func.sum(AgentResponse.total_tokens).label("total_tokens"),
-    func.sum(AgentResponse.prompt_tokens).label("prompt_tokens"),
-    func.sum(AgentResponse.completion_tokens).label("completion_tokens"),
-    func.sum(func.round(AgentResponse.cost * _COST_UNITS), type_=Numeric(38, 0)).label("cost_units"),
-    func.sum(_MEASURED_LATENCY).label("latency_sum"),
-    func.count(_MEASURED_LATENCY).label("latency_count"),
-    func.sum(case((AgentResponse.cache_hit.is_(True), 1), else_=0)).label("cache_hits"),
-    func.sum(_VOTES.c.upvotes).label("upvotes"),
-    func.sum(_VOTES.c.downvotes).label("downvotes"),
-)
 
 
-def _key(kind: str) -> ColumnElement[Any]:
+def _raw_columns() -> dict[str, Any]:
+    """What one response adds to its rollup cell (the triggers' formulas)."""
     return {
         "day": UtcDay(AgentResponse.created_on),
-        "agent": AgentResponse.agent_id,
-        "project": AgentResponse.project_id,
-        "user": AgentResponse.user_id,
+        "agent_id": AgentResponse.agent_id,
+        "project_id": func.coalesce(AgentResponse.project_id, 0),
         "query_source": AgentResponse.query_source,
-    }[kind]
+        "user_id": AgentResponse.user_id,
+        "responses": literal(1),
+        "total_tokens": AgentResponse.total_tokens,
+        "prompt_tokens": AgentResponse.prompt_tokens,
+        "completion_tokens": AgentResponse.completion_tokens,
+        "cost_units": cast(func.round(AgentResponse.cost * _COST_UNITS), BigInteger),
+        "latency_sum": case((AgentResponse.latency_ms > 0, AgentResponse.latency_ms), else_=0),
+        "latency_count": case((AgentResponse.latency_ms > 0, 1), else_=0),
+        "cache_hits": case((AgentResponse.cache_hit.is_(True), 1), else_=0),
+        "upvotes": _votes(ResponseFeedback.is_upvote.is_(True)),
+        "downvotes": _votes(ResponseFeedback.is_downvote.is_(True)),
+    }
+
+
+@dataclass(frozen=True)
+class _Part:
+    """Where some of a plan's responses are counted: rollup-shaped columns by name, and the
+    conditions that select the plan's rows."""
+
+    columns: dict[str, Any]
+    where: tuple[ColumnElement[bool], ...]
+
+    def key(self, kind: str | None) -> list[ColumnElement[Any]]:
+        if kind is None:
+            return []
+        if kind == "project":  # 0 in the rollups is "no project"
+            return [func.nullif(self.columns["project_id"], 0).label("group_key")]
+        return [self.columns[_DIMENSION[kind] or "day"].label("group_key")]
+
+
+def _parts(plan: _Plan, dimensions: set[str]) -> list[_Part]:
+    """The whole days from the smallest rollup that has ``dimensions`` (and those the scope and
+    filters restrict), the partial days from the responses."""
+    needed = dimensions | plan.dimensions
+    parts = []
+    if plan.days is not None:
+        rollup = next(model for model, has in _ROLLUPS if has >= needed)
+        first, last = plan.days
+        columns = {name: getattr(rollup, name) for name in ["day", *needed, *ROLLUP_MEASURES]}
+        parts.append(_Part(columns, (rollup.day >= first, rollup.day < last, *plan.conditions(rollup))))
+    if plan.edges:
+        during = (and_(AgentResponse.created_on >= a, AgentResponse.created_on < b) for a, b in plan.edges)
+        where = (AgentResponse.is_deleted.is_(False), *plan.conditions(AgentResponse), or_(*during))
+        parts.append(_Part(_raw_columns(), where))
+    return parts
 
 
 def _is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _responses(*columns: Any) -> Select[Any]:
-    """SELECT ``columns`` FROM the responses with their votes."""
-    return (
-        select(*columns)
-        .select_from(AgentResponse)
-        .outerjoin(_VOTES, _VOTES.c.agent_response_id == AgentResponse.id)
-    )
-
-
-def _metrics_statement(
-    session: Session, key: ColumnElement[Any] | None, where: list[ColumnElement[bool]]
-) -> Select[Any]:
-    """One row per group (one in all without ``key``): ``group_key``, ``users`` and _SUMS."""
-    keys = [key.label("group_key")] if key is not None else []
-    if not _is_postgresql(session):
-        stmt = _responses(*keys, func.count(distinct(AgentResponse.user_id)).label("users"), *_SUMS)
-        stmt = stmt.where(*where)
-        return stmt.group_by(key) if key is not None else stmt
-    per_user = (
-        _responses(*keys, AgentResponse.user_id, *_SUMS)
-        .where(*where)
-        .group_by(*([key] if key is not None else []), AgentResponse.user_id)
-        .subquery()
-    )
-    group = [per_user.c.group_key] if key is not None else []
-    stmt = select(
-        *group,
-        func.count().label("users"),
-        *(func.sum(per_user.c[column.name]).label(column.name) for column in _SUMS),
-    )
-    return stmt.group_by(*group) if group else stmt
-
-
-def _p95(session: Session, where: list[ColumnElement[bool]], *key: ColumnElement[Any]) -> dict[Any, float]:
-    """The 95th percentile of measured latency per ``key`` (PostgreSQL; empty elsewhere)."""
+def _p95(session: Session, plan: _Plan, kind: str | None) -> dict[Any, float]:
+    """The 95th percentile of measured latency per day or in all (PostgreSQL; empty elsewhere)."""
     if not _is_postgresql(session):
         return {}
-    stmt = select(*key, func.percentile_cont(0.95).within_group(_MEASURED_LATENCY)).where(*where)
+    key = [UtcDay(AgentResponse.created_on)] if kind == "day" else []
+    stmt = select(*key, func.percentile_cont(0.95).within_group(_MEASURED_LATENCY)).where(
+        AgentResponse.is_deleted.is_(False),
+        *plan.conditions(AgentResponse),
+        AgentResponse.created_on >= plan.start,
+        AgentResponse.created_on < plan.end,
+    )
     if not key:
         return {None: session.scalar(stmt)}
     return dict(session.execute(stmt.group_by(*key)).all())  # type: ignore[arg-type]
 
 
-def _metrics(row: RowMapping, p95: float | None) -> Metrics:
+def _metrics(row: RowMapping, users: int, p95: float | None) -> Metrics:
     measured = int(row["latency_count"] or 0)
     return Metrics(
-        responses=int(row["responses"] or 0),  # a sum of partial counts is NULL over no rows
-        users=int(row["users"]),
+        responses=int(row["responses"] or 0),  # a sum over no rows is NULL
+        users=users,
         total_tokens=int(row["total_tokens"] or 0),
         prompt_tokens=int(row["prompt_tokens"] or 0),
         completion_tokens=int(row["completion_tokens"] or 0),
@@ -231,25 +354,77 @@ def _metrics(row: RowMapping, p95: float | None) -> Metrics:
     )
 
 
-def _totals(session: Session, where: list[ColumnElement[bool]]) -> Metrics:
-    row = session.execute(_metrics_statement(session, None, where)).mappings().one()
-    return _metrics(row, _p95(session, where).get(None))
-
-
-def _grouped(
-    session: Session, kind: str, where: list[ColumnElement[bool]], limit: int
-) -> list[tuple[Any, Metrics]]:
-    key = _key(kind)
-    stmt = _metrics_statement(session, key, where)
-    group_key, responses = stmt.selected_columns.group_key, stmt.selected_columns.responses
-    if kind == "day":
-        stmt = stmt.order_by(group_key)
+def _users(session: Session, plan: _Plan, kind: str | None, dimensions: set[str]) -> dict[Any, int]:
+    """Distinct users per group of ``kind`` (or in all), from a rollup keyed by user as well.
+    PostgreSQL aggregates per (group, user) first and then per group, which it hashes; its plans
+    for ``count(DISTINCT)`` sort instead, several times slower on a million rows. SQLite sorts
+    for every GROUP BY anyway, and there the plain ``count(DISTINCT)`` is the faster form."""
+    parts = _parts(plan, dimensions | {"user_id"})
+    postgresql = _is_postgresql(session)
+    if len(parts) == 1 and not postgresql:
+        part = parts[0]
+        key = part.key(kind)
+        found = select(*key, func.count(distinct(part.columns["user_id"]))).where(*part.where).group_by(*key)
     else:
-        stmt = stmt.order_by(responses.desc(), group_key.asc().nulls_last()).limit(limit)
-    p95 = _p95(session, where, key) if kind == "day" else {}
+        pairs = []
+        for part in parts:
+            key, user = part.key(kind), part.columns["user_id"]
+            pair = select(*key, user.label("user_id")).where(*part.where)
+            pairs.append(pair.group_by(*key, user) if postgresql else pair)
+        every = union_all(*pairs).subquery("pairs") if len(pairs) > 1 else pairs[0].subquery("pairs")
+        group = [every.c.group_key] if kind else []
+        if postgresql:  # the same (group, user) may come from two parts
+            if len(pairs) > 1:
+                every = select(*group, every.c.user_id).group_by(*group, every.c.user_id).subquery("users")
+                group = [every.c.group_key] if kind else []
+            found = select(*group, func.count()).select_from(every).group_by(*group)
+        else:
+            found = select(*group, func.count(distinct(every.c.user_id))).group_by(*group)
+    return {(row[0] if kind else None): int(row[-1]) for row in session.execute(found)}
+
+
+def _sums(columns: Any) -> list[ColumnElement[Any]]:
+    return [func.sum(columns[name]).label(name) for name in ROLLUP_MEASURES]
+
+
+def _grouped(session: Session, plan: _Plan, kind: str | None, limit: int) -> list[tuple[Any, Metrics]]:
+    """The metrics per group of ``kind`` (one row in all for None): the sums from the smallest
+    rollup that can give them, distinct users from one keyed by user (the same one when the
+    filters name users). Each part is aggregated on its own; only their results are added up."""
+    dimension = _DIMENSION.get(kind or "day")
+    dimensions = {dimension} if dimension else set()
+    parts = _parts(plan, dimensions)
+    selects = [
+        select(*key, *_sums(part.columns)).where(*part.where).group_by(*key)
+        for part in parts
+        for key in [part.key(kind)]  # one expression: PostgreSQL matches GROUP BY by its text
+    ]
+    # Filtered to users already, the sums read a table keyed by user: count them there too.
+    counted_here = "user_id" in plan.dimensions and len(parts) == 1
+    if counted_here:
+        selects[0] = selects[0].add_columns(func.count(distinct(parts[0].columns["user_id"])).label("users"))
+    found = selects[0]
+    if len(selects) > 1:
+        union = union_all(*selects).subquery("parts")
+        group = [union.c.group_key] if kind else []
+        found = select(*group, *_sums(union.c)).group_by(*group)
+    if kind == "day":
+        found = found.order_by(found.selected_columns.group_key)
+    elif kind:
+        busiest = found.selected_columns.responses.desc()
+        found = found.order_by(busiest, found.selected_columns.group_key.asc().nulls_last()).limit(limit)
+    rows = session.execute(found).mappings().all()
+    if counted_here:
+        users = {row.get("group_key"): int(row["users"]) for row in rows}
+    elif kind == "user":  # a user's own group has one user; a group exists only where responses do
+        users = {row["group_key"]: 1 for row in rows}
+    else:
+        users = _users(session, plan, kind, dimensions)
+    p95 = _p95(session, plan, kind) if kind in (None, "day") else {}
     return [
-        (row["group_key"], _metrics(row, p95.get(row["group_key"])))
-        for row in session.execute(stmt).mappings()
+        (group_key, _metrics(row, users.get(group_key, 0), p95.get(group_key)))
+        for row in rows
+        for group_key in [row.get("group_key")]
     ]
 
 
@@ -268,32 +443,24 @@ def _labels(session: Session, kind: str, keys: list[Any]) -> dict[Any, str]:
 def _every_day(start: datetime, end: datetime, found: list[tuple[Any, Metrics]]) -> list[Group]:
     """The daily series with the days that had no response as zeros."""
     by_day = dict(found)
-    first: date = start.astimezone(UTC).date()
-    last: date = (end - timedelta(microseconds=1)).astimezone(UTC).date()
+    first: date = start.date()
+    last: date = (end - timedelta(microseconds=1)).date()
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    return [Group(d.isoformat(), None, by_day.get(d.isoformat(), Metrics())) for d in days]
+    return [Group(d.isoformat(), None, by_day.get(d, Metrics())) for d in days]
 
 
-def _dashboard(session: Session, scope: list[ColumnElement[bool]], filters: DashboardFilters) -> Dashboard:
-    start, end = _window(filters.start, filters.end)
-    where = [*scope, AgentResponse.created_on >= start, AgentResponse.created_on < end]
-    if filters.agent_ids:
-        where.append(AgentResponse.agent_id.in_(filters.agent_ids))
-    if filters.project_ids:
-        where.append(AgentResponse.project_id.in_(filters.project_ids))
-    if filters.user_ids:
-        where.append(AgentResponse.user_id.in_(filters.user_ids))
-    if filters.query_sources:
-        where.append(AgentResponse.query_source.in_(filters.query_sources))
+def _dashboard(session: Session, scope: _Scope, filters: DashboardFilters) -> Dashboard:
+    plan = _plan(scope, filters)
     groups: dict[str, list[Group]] = {}
     for kind in dict.fromkeys(filters.groupings):
-        found = _grouped(session, kind, where, filters.limit)
+        found = _grouped(session, plan, kind, filters.limit)
         if kind == "day":
-            groups[kind] = _every_day(start, end, found)
+            groups[kind] = _every_day(plan.start, plan.end, found)
         else:
             labels = _labels(session, kind, [k for k, _ in found])
             groups[kind] = [Group(k, labels.get(k), m) for k, m in found]
-    return Dashboard(start, end, _totals(session, where), groups)
+    totals = _grouped(session, plan, None, 1)[0][1]
+    return Dashboard(plan.start, plan.end, totals, groups)
 
 
 def _check_filters(session: Session, principal: Principal, filters: DashboardFilters) -> None:
@@ -319,7 +486,13 @@ def agent_dashboard(
     if filters.agent_ids:
         raise InvalidInputError("agent_ids is only accepted by the organization dashboard.")
     _check_filters(session, principal, filters)
-    return _dashboard(session, [agent_response_visible(principal, agent)], filters)
+    # As agent_response_visible: all of the agent's responses for its editors, else the caller's.
+    sees_all = principal.is_admin or session.scalar(
+        select(Agent.id).where(Agent.id == agent.id, agent_editable(principal))
+    )
+    return _dashboard(
+        session, _Scope(agent.org_id, agent.id, None if sees_all else principal.user_id), filters
+    )
 
 
 def organization_dashboard(session: Session, principal: Principal, filters: DashboardFilters) -> Dashboard:
@@ -327,4 +500,4 @@ def organization_dashboard(session: Session, principal: Principal, filters: Dash
     if not principal.is_admin:
         raise PermissionDeniedError("Only organization administrators can view the organization dashboard.")
     _check_filters(session, principal, filters)
-    return _dashboard(session, [response_visible(principal)], filters)
+    return _dashboard(session, _Scope(principal.org_id), filters)

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from parley.db.base import Base, CreatedMixin, IdMixin, IdType, JsonType, SoftDeleteMixin, UtcDateTime
@@ -65,3 +76,94 @@ class ResponseFeedback(IdMixin, CreatedMixin, Base):
     is_upvote: Mapped[bool] = mapped_column(Boolean, default=False)
     is_downvote: Mapped[bool] = mapped_column(Boolean, default=False)
     comment: Mapped[str] = mapped_column(Text, default="")
+
+
+# -- daily rollups of live responses (migration 0005) -------------------------------------------
+# Kept in step with agent_responses and response_feedback by database triggers, so every write
+# path (the answer path, the response log, votes, deletes, bulk loads) updates them in its own
+# transaction. The dashboard reads whole UTC days from the smallest rollup that has the
+# dimensions a statement needs (parley/responses/dashboard.py). A cell's row goes when its last
+# live response does. project_id is 0 for responses without a project: a key column cannot be
+# NULL (unique keys treat NULLs as distinct, so upserts would never meet). On SQLite the tables
+# are WITHOUT ROWID, stored in key order, so a range of days is read as one contiguous run.
+
+ROLLUP_MEASURES = (
+    "responses",
+    "total_tokens",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_units",  # cost in units of 10^-8, the cost column's scale, summed exactly
+    "latency_sum",  # latency_ms of the responses that measured one (> 0)
+    "latency_count",
+    "cache_hits",
+    "upvotes",
+    "downvotes",
+)
+
+
+class _DailyRollup:
+    org_id: Mapped[int] = mapped_column(IdType)
+    day: Mapped[date] = mapped_column(Date)  # the UTC day of created_on
+    responses: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_units: Mapped[int] = mapped_column(BigInteger, default=0)
+    latency_sum: Mapped[int] = mapped_column(BigInteger, default=0)
+    latency_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    cache_hits: Mapped[int] = mapped_column(BigInteger, default=0)
+    upvotes: Mapped[int] = mapped_column(BigInteger, default=0)
+    downvotes: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ResponseDailyOrgRollup(_DailyRollup, Base):
+    """Per organisation and day: totals and the daily series without filters."""
+
+    __tablename__ = "response_daily_org_rollup"
+    __table_args__ = (PrimaryKeyConstraint("org_id", "day"), {"sqlite_with_rowid": False})
+
+
+class ResponseDailyUserRollup(_DailyRollup, Base):
+    """Per organisation, day and user: distinct users without other filters, and by user."""
+
+    __tablename__ = "response_daily_user_rollup"
+    __table_args__ = (
+        PrimaryKeyConstraint("org_id", "day", "user_id"),
+        Index("ix_response_daily_user_rollup_user_day", "user_id", "day"),
+        {"sqlite_with_rowid": False},
+    )
+
+    user_id: Mapped[int] = mapped_column(IdType)
+
+
+class ResponseDailyAgentRollup(_DailyRollup, Base):
+    """Per organisation, day, agent, project and query source: the sums of those breakdowns."""
+
+    __tablename__ = "response_daily_agent_rollup"
+    __table_args__ = (
+        PrimaryKeyConstraint("org_id", "day", "agent_id", "project_id", "query_source"),
+        Index("ix_response_daily_agent_rollup_agent_day", "agent_id", "day"),
+        {"sqlite_with_rowid": False},
+    )
+
+    agent_id: Mapped[int] = mapped_column(IdType)
+    project_id: Mapped[int] = mapped_column(IdType)
+    query_source: Mapped[str] = mapped_column(String(50))
+
+
+class ResponseDailyRollup(_DailyRollup, Base):
+    """Per organisation, day, agent, project, query source and user: every dimension, so any
+    filter and distinct users in any breakdown."""
+
+    __tablename__ = "response_daily_rollup"
+    __table_args__ = (
+        PrimaryKeyConstraint("org_id", "day", "agent_id", "project_id", "query_source", "user_id"),
+        Index("ix_response_daily_rollup_agent_user", "agent_id", "user_id", "day"),
+        Index("ix_response_daily_rollup_user_day", "user_id", "day"),
+        {"sqlite_with_rowid": False},
+    )
+
+    agent_id: Mapped[int] = mapped_column(IdType)
+    project_id: Mapped[int] = mapped_column(IdType)
+    query_source: Mapped[str] = mapped_column(String(50))
+    user_id: Mapped[int] = mapped_column(IdType)

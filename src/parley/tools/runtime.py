@@ -2,7 +2,10 @@
 model's arguments, and the usage record of that call.
 
     tools_for_agent   (read transaction)   the agent's usable API tools with their templates
+    function_specs    (no I/O)             the tools as functions offered to a model
+    offline_arguments (no I/O)             whether a question triggers a tool without a model
     call_api_tool     (no transaction)     validate arguments, render, call, read a capped body
+    result_text       (no I/O)             a result as text for a prompt or a numbered source
     record_tool_call  (write transaction)  one usage record (feature "tool_call")
 
 Outbound calls are off unless ``tools.allow_outbound_calls`` is set. Every destination, each
@@ -17,8 +20,9 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,11 +37,13 @@ from parley.accounts.security import decrypt_secret
 from parley.agents.models import Agent
 from parley.errors import ParleyError
 from parley.ingest.web import MAX_REDIRECTS, WebFetchError, check_public_url
+from parley.llm.base import ToolSpec
 from parley.settings import Settings
 from parley.tools.models import AgentTool, ApiToolTemplate, Tool
 from parley.tools.service import (
     BODY_METHODS,
     ENCRYPTED,
+    OFFLINE_CONFIG,
     PLACEHOLDER,
     fits_type,
     placeholders,
@@ -101,6 +107,65 @@ def tools_for_agent(session: Session, agent_id: int) -> list[ApiTool]:
         .order_by(AgentTool.id)
     ).all()
     return [ApiTool(tool, template) for tool, template in rows]
+
+
+def function_specs(tools: Sequence[ApiTool]) -> dict[str, tuple[ToolSpec, ApiTool]]:
+    """Each tool as a function a model may call, by function name: the tool's name with what
+    OpenAI refuses in names (``^[A-Za-z0-9_-]{1,64}$``) made "_", and its id added when two
+    names meet."""
+    found: dict[str, tuple[ToolSpec, ApiTool]] = {}
+    for item in tools:
+        name = re.sub(r"[^A-Za-z0-9_-]", "_", item.tool.name)[:64]
+        if name in found:
+            name = f"{name[:50]}_{item.tool.id}"
+        description = item.tool.description or item.template.description or item.tool.name
+        parameters = item.template.parameters or {"type": "object", "properties": {}}
+        found[name] = (ToolSpec(name, description, parameters), item)
+    return found
+
+
+def offline_arguments(item: ApiTool, question: str) -> dict[str, Any] | None:
+    """Without a model, a tool is called when its ``config.offline.keywords`` has a word or
+    phrase of the question (case-insensitive, whole words); the arguments are
+    ``config.offline.arguments`` with the question in ``config.offline.question_argument``.
+    None when the tool does not declare keywords or the question has none of them."""
+    offline = (item.tool.config or {}).get(OFFLINE_CONFIG)
+    if not isinstance(offline, Mapping):
+        return None
+    text = question.lower()
+    words = (re.escape(str(keyword).lower()) for keyword in offline.get("keywords", []))
+    if not any(re.search(rf"(?<!\w){word}(?!\w)", text) for word in words):
+        return None
+    arguments = dict(offline.get("arguments") or {})
+    if offline.get("question_argument"):
+        arguments[offline["question_argument"]] = question.strip()
+    return arguments
+
+
+def result_text(result: ToolResult) -> str:
+    """The answer's body as text for a prompt: a JSON object or list as "path: value" lines
+    (readable to a model and to the offline answerer, which works sentence by sentence),
+    anything else as it came."""
+    try:
+        value = json.loads(result.body_text)
+    except ValueError:
+        return result.body_text.strip()
+    if not isinstance(value, dict | list):
+        return result.body_text.strip()
+    lines: list[str] = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            for key, item in node.items():
+                walk(item, f"{path}.{key}" if path else str(key))
+        elif isinstance(node, list):
+            for index, item in enumerate(node):
+                walk(item, f"{path}[{index}]")
+        else:
+            lines.append(f"{path}: {_text(node) if node is not None else 'null'}")
+
+    walk(value, "")
+    return "\n".join(lines)
 
 
 # -- arguments and rendering ---------------------------------------------------------------------
@@ -334,6 +399,9 @@ def record_tool_call(
     channel: str = "",
     agent_response_id: int | None = None,
     task_id: str = "",
+    session_id: str = "",
+    channel_user_id: str = "",
+    is_developer: bool = False,
 ) -> LLMUsageRecord:
     """One usage record for a tool call (feature "tool_call", prompt name the tool's name, model
     name the host called); an HTTP status of 400 or more, or an error, makes it a failure."""
@@ -371,4 +439,7 @@ def record_tool_call(
         agent_response_id=agent_response_id,
         task_id=task_id,
         description=f"tool call {tool_name}" + (f" for agent {agent_id}" if agent_id else ""),
+        session_id=session_id,
+        channel_user_id=channel_user_id,
+        is_developer=is_developer,
     )

@@ -13,6 +13,8 @@ Rules
 - A template's auth secret is encrypted with the server secret and never returned; a stored
   secret is only ever sent to the server it was given for (changing the scheme, host or port
   needs the secret again).
+- A tool's ``config`` is free-form, except ``config.offline`` (:class:`OfflineTrigger`): the
+  words that make the offline answerer call the tool, checked against the tool's template.
 
 How a template's URL, body and parameters are rendered and called: parley/tools/runtime.py.
 """
@@ -38,6 +40,7 @@ from pydantic import (
     StrictInt,
     StrictStr,
     StringConstraints,
+    ValidationError,
     model_validator,
 )
 from sqlalchemy import ColumnElement, Select, and_, or_, select
@@ -193,6 +196,45 @@ class TemplateFields(BaseModel):
 class CreateTemplateFields(TemplateFields):
     name: _Name
     url_template: _UrlTemplate
+
+
+OFFLINE_CONFIG = "offline"
+_Keyword = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=_NO_NUL)
+]
+
+
+class OfflineTrigger(BaseModel):
+    """``config.offline`` of a tool: without a model, the answer path calls the tool when the
+    question has one of ``keywords`` (whole words, any case), with ``arguments`` and the
+    question itself in the string parameter ``question_argument``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    keywords: list[_Keyword] = Field(min_length=1, max_length=50)
+    question_argument: _ParameterName | None = None
+    arguments: dict[_ParameterName, _Scalar] = Field(default_factory=dict, max_length=MAX_PARAMETERS)
+
+
+def _checked_config(config: dict[str, Any], template: ApiToolTemplate) -> dict[str, Any]:
+    """The config with ``offline`` validated and normalised; its names must be parameters of
+    the template (the question goes into a string one)."""
+    _check_json("config", config, MAX_CONFIG)
+    if OFFLINE_CONFIG not in config:
+        return config
+    try:
+        trigger = OfflineTrigger.model_validate(config[OFFLINE_CONFIG])
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        raise InvalidInputError(f"config.offline{'.' + where if where else ''}: {problem['msg']}.") from None
+    properties = (template.parameters or {}).get("properties", {})
+    unknown = sorted({*trigger.arguments, *filter(None, [trigger.question_argument])} - set(properties))
+    if unknown:
+        raise InvalidInputError(f"config.offline names parameters the template lacks: {', '.join(unknown)}.")
+    if trigger.question_argument and properties[trigger.question_argument]["type"] != "string":
+        raise InvalidInputError("config.offline.question_argument must be a string parameter.")
+    return {**config, OFFLINE_CONFIG: trigger.model_dump(exclude_none=True)}
 
 
 class ToolFields(BaseModel):
@@ -494,8 +536,7 @@ def _refuse_taken_tool_name(session: Session, org_id: int, name: str, exclude_id
 def create_tool(session: Session, principal: Principal, fields: CreateToolFields) -> ToolState:
     require_capability(session, principal, "manage_tools")
     template = get_template(session, principal, fields.api_tool_template_id)
-    config = fields.config if fields.config is not None else {}
-    _check_json("config", config, MAX_CONFIG)
+    config = _checked_config(fields.config if fields.config is not None else {}, template)
     _refuse_taken_tool_name(session, principal.org_id, fields.name)
     tool = Tool(
         org_id=principal.org_id,
@@ -523,10 +564,10 @@ def _changeable_tool(session: Session, principal: Principal, tool_id: int) -> To
 def edit_tool(session: Session, principal: Principal, tool_id: int, fields: ToolFields) -> ToolState:
     state = _changeable_tool(session, principal, tool_id)
     changes = fields.model_dump(exclude_unset=True, exclude={"tool_type"})
-    if "api_tool_template_id" in changes:
-        get_template(session, principal, changes["api_tool_template_id"])
-    if "config" in changes:
-        _check_json("config", changes["config"], MAX_CONFIG)
+    template_id = changes.get("api_tool_template_id", state.tool.api_tool_template_id)
+    if "api_tool_template_id" in changes or "config" in changes:
+        template = get_template(session, principal, template_id)
+        changes["config"] = _checked_config(changes.get("config", state.tool.config or {}), template)
     if "name" in changes:
         _refuse_taken_tool_name(session, principal.org_id, changes["name"], exclude_id=state.tool.id)
     apply_changes(session, principal, state.tool, changes)
