@@ -122,6 +122,13 @@ def per_corpus(filters: Mapping[int, BaseFilter | CompositeFilter]) -> Composite
     return CompositeFilter(filters=[*scoped, others], operator="OR")
 
 
+def filter_fields(node: BaseFilter | CompositeFilter) -> set[str]:
+    """The field names a filter reads."""
+    if isinstance(node, CompositeFilter):
+        return set().union(*(filter_fields(sub) for sub in node.filters))
+    return {node.field}
+
+
 def _check_shape(raw: Any, depth: int, counter: itertools.count) -> None:
     if depth > MAX_DEPTH:
         raise InvalidInputError(f"Filters may be nested at most {MAX_DEPTH} levels deep.")

@@ -2,8 +2,11 @@
 
 Both rank with BM25 (k1=1.2, b=0.75) and treat the query as an OR of its words, so the two
 backends return close to the same ranking (measured on SciFact: 0.699 vs 0.698 nDCG@10).
-Collection statistics (document frequency, average length) cover the whole index. On SQLite
-the query keeps its rarest words up to a postings budget (see ``POSTINGS_BUDGET``).
+Collection statistics (document frequency, average length) cover the whole index here. On
+SQLite a search normally scores from the in-memory postings of ``bm25_index`` (same tokens and
+formula, statistics of the searched corpora); FTS5 itself answers for words it matches as
+phrases and for databases too large for those postings, keeping the query's rarest words up
+to a postings budget (see ``POSTINGS_BUDGET``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from parley.search.filters import BaseFilter, CompositeFilter, FilterCompiler
 MAX_QUERY_TERMS = 64
 K1 = 1.2
 B = 0.75
+# A word in a chunk's context (document title, section path) counts half as much as in its text.
+CONTEXT_WEIGHT = 0.5
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -51,9 +56,9 @@ def query_terms(query: str) -> list[str]:
     return content or list(seen)
 
 
-# How many postings (chunk, term) one SQLite lexical query may score. Query words are taken
-# rarest first until the next one would pass the budget, so search time stays bounded as the
-# index grows; the words left out are the most common ones, which weigh least in BM25.
+# How many postings (chunk, term) one FTS5 query may score. Query words are taken rarest first
+# until the next one would pass the budget, so search time stays bounded as the index grows;
+# the words left out are the most common ones, which weigh least in BM25.
 POSTINGS_BUDGET = 20_000
 
 
@@ -66,9 +71,12 @@ def fts5_matches(
     if not kept:
         return np.empty(0, np.int64), np.empty(0, np.float64)
     match = " OR ".join('"' + t.replace('"', "") + '"' for t in kept)
-    # bm25() is lower-is-better; context (title, section) counts half as much as the text.
+    # bm25() is lower-is-better; its arguments are the column weights (context, text).
     rows = session.execute(
-        text("SELECT rowid, bm25(chunks_fts, 0.5, 1.0) FROM chunks_fts WHERE chunks_fts MATCH :match"),
+        text(
+            f"SELECT rowid, bm25(chunks_fts, {CONTEXT_WEIGHT}, 1.0) FROM chunks_fts "
+            "WHERE chunks_fts MATCH :match"
+        ),
         {"match": match},
     ).all()
     ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
@@ -120,6 +128,42 @@ class _Vocabulary:
 def _count_documents(session: Session, words: list[str]) -> dict[str, int]:
     """Each word's document frequency: that of its stem, or its rarest part's for words FTS5
     splits (``foo_bar``), since the phrase can only match where that part does."""
+    tokens = word_tokens(session, words)
+    session.execute(text(_CHUNK_VOCABULARY))
+    frequency = {
+        stem: session.scalar(text("SELECT doc FROM temp.parley_chunk_vocab WHERE term = :t"), {"t": stem})
+        or 0
+        for stem in {stem for stems in tokens.values() for stem in stems}
+    }
+    return {word: min((frequency[stem] for stem in tokens[word]), default=0) for word in words}
+
+
+class _Tokens:
+    """Query words as FTS5's tokenizer splits and stems them, cached per process (a word's
+    tokens never change): one temporary FTS5 table per connection does the tokenizing, so
+    query words and the index always agree, whatever the tokenizer does to case, diacritics
+    or punctuation."""
+
+    def __init__(self, max_words: int = 50_000) -> None:
+        self.max_words = max_words
+        self._lock = threading.Lock()
+        self._tokens: dict[str, tuple[str, ...]] = {}
+
+    def get(self, session: Session, words: list[str]) -> dict[str, tuple[str, ...]]:
+        with self._lock:
+            found = {word: self._tokens[word] for word in words if word in self._tokens}
+        missing = [word for word in dict.fromkeys(words) if word not in found]
+        if missing:
+            fresh = _tokenize(session, missing)
+            with self._lock:
+                if len(self._tokens) > self.max_words:
+                    self._tokens.clear()
+                self._tokens.update(fresh)
+            found.update(fresh)
+        return found
+
+
+def _tokenize(session: Session, words: list[str]) -> dict[str, tuple[str, ...]]:
     for statement in _TEMPORARY_TABLES:
         session.execute(text(statement))
     session.execute(text("DELETE FROM temp.parley_words"))
@@ -127,26 +171,30 @@ def _count_documents(session: Session, words: list[str]) -> dict[str, int]:
         text("INSERT INTO temp.parley_words(rowid, w) VALUES (:row, :word)"),
         [{"row": row, "word": word} for row, word in enumerate(words)],
     )
-    stems = session.execute(text("SELECT doc, term FROM temp.parley_word_stems")).all()
+    instances = session.execute(text("SELECT doc, offset, term FROM temp.parley_word_stems")).all()
     session.execute(text("DELETE FROM temp.parley_words"))
-    frequency = {
-        stem: session.scalar(text("SELECT doc FROM temp.parley_chunk_vocab WHERE term = :t"), {"t": stem})
-        or 0
-        for stem in {stem for _, stem in stems}
-    }
-    counts: dict[str, int] = {}
-    for row, stem in stems:
-        word = words[row]
-        counts[word] = min(counts.get(word, frequency[stem]), frequency[stem])
-    return {word: counts.get(word, 0) for word in words}
+    tokens: dict[str, list[tuple[int, str]]] = {word: [] for word in words}
+    for row, offset, stem in instances:
+        tokens[words[row]].append((offset, stem))
+    return {word: tuple(stem for _, stem in sorted(found)) for word, found in tokens.items()}
 
 
 # Per connection (temporary tables live as long as it does); created on first use.
 _TEMPORARY_TABLES = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS temp.parley_words USING fts5(w, tokenize='porter unicode61')",
     "CREATE VIRTUAL TABLE IF NOT EXISTS temp.parley_word_stems USING fts5vocab(temp, parley_words, instance)",
-    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.parley_chunk_vocab USING fts5vocab(main, chunks_fts, row)",
 )
+_CHUNK_VOCABULARY = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.parley_chunk_vocab USING fts5vocab(main, chunks_fts, row)"
+)
+
+_tokens = _Tokens()
+
+
+def word_tokens(session: Session, words: list[str]) -> dict[str, tuple[str, ...]]:
+    """Each word's FTS5 tokens (stems), in order: one for a plain word, none for a word of
+    separators only, several for a word FTS5 splits (matched as a phrase)."""
+    return _tokens.get(session, words)
 
 
 _vocabulary = _Vocabulary()

@@ -8,6 +8,8 @@ to its candidates, in the search's own read transaction:
 * SQLite: the compiled filter selects the admitted documents in one query over ``documents``
   (the metadata chunks are filtered on is their document's), and both rankings keep only
   the chunks of those documents, as array masks over every match, before taking the top.
+  Both rankings are computed in memory from per-corpus caches (``VectorCache``): exact cosine
+  over the vectors, exact BM25 over postings read from FTS5.
 """
 
 from __future__ import annotations
@@ -15,15 +17,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
 from parley.access.policy import corpus_visible
 from parley.access.principal import Principal
 from parley.corpora.models import Chunk, Corpus, Document
-from parley.search.filters import BaseFilter, CompositeFilter, FilterCompiler
+from parley.search.bm25_index import inverse_document_frequencies
+from parley.search.filters import BaseFilter, CompositeFilter, FilterCompiler, filter_fields
 from parley.search.fusion import LEXICAL_WEIGHT, convex_fusion
-from parley.search.lexical import POSTINGS_BUDGET, fts5_matches, postgres_bm25, query_terms
+from parley.search.lexical import POSTINGS_BUDGET, fts5_matches, postgres_bm25, query_terms, word_tokens
 from parley.search.vector import CorpusChunks, VectorCache, numpy_search, pgvector_search, top_k
 
 Filter = BaseFilter | CompositeFilter
@@ -86,7 +89,7 @@ def hybrid_search(
         )
     else:
         parts = _allowed_chunks(session, cache, corpus_ids, filters)
-        lexical = _sqlite_lexical(session, terms, parts, options) if terms else []
+        lexical = _sqlite_lexical(session, cache, terms, parts, options) if terms else []
         vector = (
             numpy_search(session, cache, query_vector, parts, options.candidates)
             if query_vector is not None
@@ -103,25 +106,61 @@ def _allowed_chunks(
     parts = cache.corpora(session, corpus_ids)
     if filters is None:
         return [(part, None) for part in parts]
+    # A chunk's filterable metadata is its document's metadata plus the document's tags. The
+    # merged object costs a JSON rewrite per read, so it is built (once per document) only for
+    # a filter that reads ``tags``; other filters read the metadata column as it is.
+    source = "documents AS filterable"
+    if "tags" in filter_fields(filters):
+        source = """(WITH merged AS MATERIALIZED (
+            SELECT id, corpus_id, created_on, is_deleted, json_set(metadata, '$.tags', json(tags)) AS metadata
+            FROM documents WHERE corpus_id IN :corpus_ids
+        ) SELECT * FROM merged) AS filterable"""
     compiler = FilterCompiler(
         "sqlite",
-        # A chunk's filterable metadata is its document's metadata plus the document's tags.
-        metadata_column="json_set(documents.metadata, '$.tags', json(documents.tags))",
-        document_id_column="documents.id",
+        metadata_column="filterable.metadata",
+        document_id_column="filterable.id",
+        date_column="filterable.created_on",
+        corpus_id_column="filterable.corpus_id",
     )
-    condition = text(compiler.sql(filters)).bindparams(**compiler.params)
-    admitted = np.fromiter(
-        session.scalars(
-            select(Document.id).where(
-                Document.corpus_id.in_(corpus_ids), Document.is_deleted.is_(False), condition
-            )
-        ),
-        dtype=np.int64,
-    )
-    return [(part, np.isin(part.document_ids, admitted)) for part in parts]
+    condition = compiler.sql(filters)
+    statement = text(
+        f"SELECT filterable.id FROM {source} "
+        f"WHERE filterable.corpus_id IN :corpus_ids AND NOT filterable.is_deleted AND {condition}"
+    ).bindparams(bindparam("corpus_ids", expanding=True), corpus_ids=list(corpus_ids), **compiler.params)
+    admitted = np.array(session.scalars(statement).all(), dtype=np.int64)
+    return [(part, part.of_documents(admitted)) for part in parts]
 
 
 def _sqlite_lexical(
+    session: Session,
+    cache: VectorCache,
+    terms: list[str],
+    parts: list[tuple[CorpusChunks, np.ndarray | None]],
+    options: SearchOptions,
+) -> list[tuple[int, float]]:
+    """BM25 over the allowed chunks: exact, from the corpora's in-memory postings; through FTS5
+    itself (pruned to the postings budget) when a corpus has none or a word is a phrase."""
+    indexes = [index for part, _ in parts if (index := cache.lexical(session, part)) is not None]
+    tokens = word_tokens(session, terms)
+    if len(indexes) < len(parts) or any(len(tokens[word]) > 1 for word in terms):
+        return _fts5_lexical(session, terms, parts, options)
+    stems = [stem for word in terms for stem in tokens[word]]
+    idf = inverse_document_frequencies(indexes, stems)
+    ids, scores = [], []
+    for (part, mask), index in zip(parts, indexes, strict=True):
+        part_scores = index.scores(stems, idf)
+        matched = part_scores > 0
+        if mask is not None:
+            matched &= mask
+        positions = np.flatnonzero(matched)
+        ids.append(part.ids[positions])
+        scores.append(part_scores[positions])
+    if not ids:
+        return []
+    return top_k(np.concatenate(ids), np.concatenate(scores), options.candidates)
+
+
+def _fts5_lexical(
     session: Session,
     terms: list[str],
     parts: list[tuple[CorpusChunks, np.ndarray | None]],
@@ -137,6 +176,28 @@ def _sqlite_lexical(
     return top_k(ids[keep], scores[keep], options.candidates)
 
 
+# Columns rather than Chunk objects (no embedding blob, no ORM identity bookkeeping), and one
+# statement built once: its construction cost more than running it.
+_HITS = (
+    select(
+        Chunk.id,
+        Chunk.document_id,
+        Chunk.corpus_id,
+        Chunk.text,
+        Chunk.context,
+        Chunk.page,
+        Chunk.section,
+        Chunk.char_start,
+        Chunk.char_end,
+        Chunk.chunk_metadata,
+        Document.name,
+        Document.source,
+    )
+    .join(Document, Document.id == Chunk.document_id)
+    .where(Chunk.id.in_(bindparam("ids", expanding=True)))
+)
+
+
 def load_hits(
     session: Session,
     ranked: list[tuple[int, float]],
@@ -146,36 +207,29 @@ def load_hits(
     if not ranked:
         return []
     ids = [chunk_id for chunk_id, _ in ranked]
-    rows = {
-        chunk.id: (chunk, name, source)
-        for chunk, name, source in session.execute(
-            select(Chunk, Document.name, Document.source)
-            .join(Document, Document.id == Chunk.document_id)
-            .where(Chunk.id.in_(ids))
-        )
-    }
+    rows = {row.id: row for row in session.execute(_HITS, {"ids": ids})}
     hits = []
     for chunk_id, score in ranked:
-        if chunk_id not in rows:
+        row = rows.get(chunk_id)
+        if row is None:
             continue  # removed between ranking and loading
-        chunk, name, source = rows[chunk_id]
         hits.append(
             SearchHit(
-                chunk_id=chunk.id,
-                document_id=chunk.document_id,
-                corpus_id=chunk.corpus_id,
+                chunk_id=row.id,
+                document_id=row.document_id,
+                corpus_id=row.corpus_id,
                 score=score,
                 lexical_score=lexical.get(chunk_id),
                 vector_score=vector.get(chunk_id),
-                text=chunk.text,
-                context=chunk.context,
-                page=chunk.page,
-                section=chunk.section,
-                char_start=chunk.char_start,
-                char_end=chunk.char_end,
-                document_name=name,
-                document_source=source,
-                metadata=dict(chunk.chunk_metadata or {}),
+                text=row.text,
+                context=row.context,
+                page=row.page,
+                section=row.section,
+                char_start=row.char_start,
+                char_end=row.char_end,
+                document_name=row.name,
+                document_source=row.source,
+                metadata=dict(row.chunk_metadata or {}),
             )
         )
     return hits
