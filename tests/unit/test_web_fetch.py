@@ -26,7 +26,9 @@ def test_private_and_local_addresses_are_refused(url):
         check_public_url(url, allowed_hosts=[])
 
 
-@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/x", "gopher://x/", "http:///nohost"])
+@pytest.mark.parametrize(
+    "url", ["file:///etc/passwd", "ftp://example.com/x", "gopher://x/", "http:///nohost"]
+)
 def test_only_http_and_https_links_are_fetched(url):
     with pytest.raises(WebFetchError, match="http"):
         check_public_url(url, allowed_hosts=[])
