@@ -29,8 +29,8 @@ from schemathesis.python import asgi
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from parley.app import create_app
-from tests.conftest import make_settings
-from tests.reliability.conftest import database, open_world
+from tests.conftest import fresh_database, make_settings
+from tests.reliability.conftest import open_world
 from tests.reliability.routes import ID_PARAMETERS, SHARED_PARAMETERS, id_parameter
 from tests.reliability.tenants import Tenant, caller, populate
 
@@ -58,7 +58,7 @@ class Target:
 @pytest.fixture(scope="module")
 def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     folder = tmp_path_factory.mktemp("fuzz")
-    for url in database(request, "postgres", folder):
+    for url in fresh_database(request, "postgres", folder):
         for world in open_world(url, folder):
             tenant = populate(world, world.db, "fuzzqz")
             # Made last, so its ids are not the small integers generated data is full of.
