@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -72,24 +73,29 @@ class ServerProcess(ChildProcess):
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60) -> ServerProcess:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "parley.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"parley serve exited early: {self.process.stderr.read().decode()[-2000:]}"
-                )  # type: ignore[union-attr]
-            try:
-                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        # The log goes to a file, not a pipe: a pipe nobody reads fills up after a few hundred
+        # access-log lines and then blocks the server in the middle of a request. The server
+        # keeps its own handle on the (unlinked) file after this one is closed.
+        host = ["--host", "127.0.0.1", "--port", str(self.port)]
+        command = [sys.executable, "-m", "parley.cli", "serve", *host]
+        with tempfile.TemporaryFile() as log:
+            self.process = subprocess.Popen(
+                command,
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    log.seek(0)
+                    raise RuntimeError(f"parley serve exited early: {log.read().decode()[-2000:]}")
+                try:
+                    if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
+                        return self
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
         self.stop()
         raise TimeoutError("parley serve did not become ready")
 
