@@ -74,13 +74,12 @@ from parley.responses.models import (
     ResponseDailyUserRollup,
     ResponseFeedback,
 )
-from parley.usage.service import COST_STEP
+from parley.usage.service import cost_from_units, cost_units
 
 GROUPINGS = ("day", "agent", "project", "user", "query_source")
 DEFAULT_DAYS = 30
 MAX_DAYS = 731
 MAX_GROUPS = 1000
-_COST_UNITS = 10**8
 
 
 class UtcDay(FunctionElement[date]):
@@ -275,7 +274,7 @@ def _raw_columns() -> dict[str, Any]:
         "total_tokens": AgentResponse.total_tokens,
         "prompt_tokens": AgentResponse.prompt_tokens,
         "completion_tokens": AgentResponse.completion_tokens,
-        "cost_units": cast(func.round(AgentResponse.cost * _COST_UNITS), BigInteger),
+        "cost_units": cast(cost_units(AgentResponse.cost), BigInteger),
         "latency_sum": case((AgentResponse.latency_ms > 0, AgentResponse.latency_ms), else_=0),
         "latency_count": case((AgentResponse.latency_ms > 0, 1), else_=0),
         "cache_hits": case((AgentResponse.cache_hit.is_(True), 1), else_=0),
@@ -345,7 +344,7 @@ def _metrics(row: RowMapping, users: int, p95: float | None) -> Metrics:
         total_tokens=int(row["total_tokens"] or 0),
         prompt_tokens=int(row["prompt_tokens"] or 0),
         completion_tokens=int(row["completion_tokens"] or 0),
-        cost=(Decimal(row["cost_units"] or 0) / _COST_UNITS).quantize(COST_STEP),
+        cost=cost_from_units(row["cost_units"]),
         avg_latency_ms=round(float(row["latency_sum"]) / measured, 1) if measured else None,
         p95_latency_ms=round(float(p95), 1) if p95 is not None else None,
         cache_hits=int(row["cache_hits"] or 0),

@@ -21,10 +21,9 @@ from parley.accounts.models import User
 from parley.agents.models import Agent
 from parley.errors import NotFoundError, PermissionDeniedError
 from parley.usage.models import LLMUsageRecord
-from parley.usage.service import COST_STEP
+from parley.usage.service import cost_from_units, cost_units
 
 CallStatus = Literal["success", "failure"]
-_COST_UNITS = 10**8
 
 
 @dataclass(frozen=True)
@@ -138,9 +137,7 @@ def model_summary(
     rows (docs/console.md)."""
     _require_admin(principal)
     record = LLMUsageRecord
-    # Summed in units of 10^-8 (the column's scale), so SQLite's float numerics add up exactly
-    # (as the response dashboard does).
-    cost_units = func.sum(func.round(record.cost * _COST_UNITS), type_=Numeric(38, 0))
+    cost_sum = func.sum(cost_units(record.cost), type_=Numeric(38, 0))
     stmt = (
         select(
             record.model_name,
@@ -149,7 +146,7 @@ def model_summary(
             func.sum(case((record.status == "failure", 1), else_=0)),
             func.sum(record.request_tokens),
             func.sum(record.response_tokens),
-            cost_units,
+            cost_sum,
             func.sum(record.time_taken_ms),
         )
         .where(*_conditions(principal, replace(filters, feature=None)))
@@ -171,7 +168,7 @@ def model_summary(
             failures=failures,
             request_tokens=request_tokens,
             response_tokens=response_tokens,
-            cost=(Decimal(cost) / _COST_UNITS).quantize(COST_STEP),
+            cost=cost_from_units(cost),
             avg_time_taken_ms=round(time_taken / calls, 1),
         )
         for name, (calls, failures, request_tokens, response_tokens, cost, time_taken) in totals.items()

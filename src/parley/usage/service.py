@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, func
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from parley.accounts.models import Organization
 from parley.llm.models import LLMConfig
@@ -19,6 +20,20 @@ from parley.usage.models import LLMUsageRecord
 
 # Costs are stored as Numeric(18, 8); rounding half up, as invoices do.
 COST_STEP = Decimal("0.00000001")
+# Sums of costs are taken in whole units of COST_STEP, so SQLite's float numerics add up exactly.
+_COST_UNITS = 10**8
+
+
+def cost_units(column: ColumnElement[Decimal] | InstrumentedAttribute[Decimal]) -> ColumnElement[int]:
+    """A cost column in whole units of :data:`COST_STEP`, to be summed in SQL."""
+    return func.round(column * _COST_UNITS)
+
+
+def cost_from_units(units: int | Decimal | None) -> Decimal:
+    """A sum of :func:`cost_units` back as a cost."""
+    return (Decimal(units or 0) / _COST_UNITS).quantize(COST_STEP)
+
+
 _MILLION = Decimal(1_000_000)
 # Organization.settings key: when true, the organisation's usage records keep their payloads'
 # shape and numbers but none of their text (prompts and answers may hold personal data).
