@@ -227,7 +227,11 @@ function showSecret(key) {
       toast("Select the key and copy it.", "error");
     }
   } }, "Copy");
-  const close = h("button", { type: "button", class: "primary", onclick: () => dialog.close() }, "I have saved it");
+  // Forget the secret as the dialog closes, not when its close event is handled later.
+  const close = h("button", { type: "button", class: "primary", onclick: () => {
+    document.getElementById(secretId).textContent = "";
+    dialog.close();
+  } }, "I have saved it");
   const dialog = openDialog({
     title: "Your new API key",
     body: h("div", {},

@@ -19,6 +19,7 @@ export async function render(main, [agentId, threadParam], { me }) {
   let threadId = threadParam ? Number(threadParam) : null;
   let busy = false;
   let controller = null;
+  let threadLoaded = Promise.resolve();
 
   // ---- layout ------------------------------------------------------------------------------
   const threadList = h("ul");
@@ -118,6 +119,8 @@ export async function render(main, [agentId, threadParam], { me }) {
     busy = true;
     send.disabled = true;
     input.value = "";
+    // A question sent while the thread is still loading waits for it: the load replaces the list.
+    await threadLoaded;
     messages.querySelector(".starters")?.remove();
     const status = h("p", { class: "status-line", role: "status" }, h("span", { class: "spinner", "aria-hidden": "true" }), "Analyzing…");
     const streamed = h("div", { class: "answer-text" });
@@ -185,7 +188,8 @@ export async function render(main, [agentId, threadParam], { me }) {
     input.style.height = `${Math.min(input.scrollHeight + 2, 192)}px`;
   });
 
-  await Promise.all([loadThreads(), loadThread()]);
+  threadLoaded = loadThread();
+  await Promise.all([loadThreads(), threadLoaded]);
   return () => {
     if (controller) controller.abort();
     panel.close(false);
