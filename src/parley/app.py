@@ -16,6 +16,7 @@ from parley.answers.service import AnswerService
 from parley.console.router import build_router as build_console_router
 from parley.db import migrate
 from parley.db.engine import create_db_engine, create_session_factory, session_scope
+from parley.embeddings.router import router as org_embedder_router
 from parley.http.errors import install_error_handlers
 from parley.http.middleware import BodySizeLimitMiddleware, Metrics, RequestContextMiddleware
 from parley.ingest.pipeline import EmbedderProvider, make_worker
@@ -64,7 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings,
             app.state.read_sessions,
             app.state.write_sessions,
-            app.state.embedders.get,
+            app.state.embedders.for_org,
             app.state.vector_cache,
         )
         app.state.ready = await run_in_threadpool(migrate.is_up_to_date, engine)
@@ -110,5 +111,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(build_contextual_router())
     app.include_router(kore_router)
     app.include_router(superoffice_router)
+    app.include_router(org_embedder_router)
     app.include_router(build_console_router())  # last: it must not shadow any API path
     return app

@@ -135,22 +135,87 @@ def orgs_usage_payloads(
     ],
 ) -> None:
     """Choose whether an organization's LLM usage records keep the text of their payloads."""
-    from sqlalchemy import select
-
-    from parley.accounts.models import Organization
     from parley.app import prepare_database
     from parley.usage import service as usage
 
     settings, scope = _session()
     prepare_database(settings)
     with scope as session:
-        found = session.scalars(select(Organization).where(Organization.org_name == org)).first()
-        if found is None:
-            console.print(f"[red]No organization named {org}.[/red]")
-            raise typer.Exit(1)
-        usage.set_payload_redaction(session, found.id, redact)
+        usage.set_payload_redaction(session, _organization(session, org).id, redact)
     state = "redacted" if redact else "kept in full"
     console.print(f"[green]{org}: usage payloads written from now on are {state}.[/green]")
+
+
+def _organization(session, name: str):  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from parley.accounts.models import Organization
+
+    found = session.scalars(select(Organization).where(Organization.org_name == name)).first()
+    if found is None:
+        console.print(f"[red]No organization named {name}.[/red]")
+        raise typer.Exit(1)
+    return found
+
+
+@orgs_app.command("embeddings")
+def orgs_embeddings(
+    org: Annotated[str, typer.Option(help="Organization name.")],
+    base_url: Annotated[
+        str | None, typer.Option(help="An OpenAI-compatible endpoint, usually ending in /v1.")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="The model name sent to the endpoint.")] = None,
+    api_key_env: Annotated[
+        str | None, typer.Option(help="Environment variable (PARLEY_LLM_KEY_...) holding the endpoint's key.")
+    ] = None,
+    dimension: Annotated[
+        int | None, typer.Option(help="Expected vector size (found from the first answer when unset).")
+    ] = None,
+    default: Annotated[
+        bool, typer.Option("--default", help="Go back to the installation's embedder.")
+    ] = False,
+) -> None:
+    """Choose the embedding model of an organization's corpora and queries (no option: show it).
+
+    On a change, the organization's existing vectors leave vector search (lexical search keeps
+    working) until each corpus is refreshed."""
+    from parley.app import prepare_database
+    from parley.embeddings import org_config
+    from parley.errors import ParleyError
+
+    if default and (base_url or model or api_key_env or dimension):
+        console.print("[red]--default takes no endpoint options.[/red]")
+        raise typer.Exit(2)
+    if not default and (base_url or model or api_key_env or dimension) and not (base_url and model):
+        console.print("[red]An endpoint needs both --base-url and --model.[/red]")
+        raise typer.Exit(2)
+    settings, scope = _session()
+    prepare_database(settings)
+    try:
+        with scope as session:
+            org_id = _organization(session, org).id
+            change = None
+            if default:
+                change = org_config.use_installation_default(session, org_id, settings)
+            elif base_url and model:
+                fields = org_config.EndpointFields(
+                    base_url, model, api_key_env=api_key_env, dimension=dimension
+                )
+                change = org_config.set_endpoint(session, org_id, fields, settings)
+            view = org_config.describe(session, org_id, settings)
+    except ParleyError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from exc
+    typer.echo(
+        f"{org}: {view.signature} ({view.source} embedder; key {'set' if view.api_key_set else 'none'})"
+    )
+    if change is not None and change.previous == change.signature:
+        console.print("[green]Unchanged embedder: the existing vectors stay searchable.[/green]")
+    if view.refresh_needed_corpus_ids:
+        ids = ", ".join(map(str, view.refresh_needed_corpus_ids))
+        console.print(
+            f"[yellow]Corpora needing a refresh (vector search skips them until then): {ids}[/yellow]"
+        )
 
 
 @keys_app.command("create")
@@ -364,6 +429,7 @@ def eval_retrieval(
     sessions = create_session_factory(create_db_engine(settings))
     with session_scope(sessions) as session:
         owner = _owner(session, settings, email)
+        org_id = owner.org_id
         target = corpus_by_name(session, owner, corpus)
         corpus_id = target.id
         have = session.scalar(
@@ -392,7 +458,8 @@ def eval_retrieval(
         _process_with_progress(settings, sessions, ids, workers)
         elapsed = time.perf_counter() - started
         console.print(f"ingested in {elapsed:.1f} s ({len(ids) / elapsed:.1f} documents/s)")
-    embedder = EmbedderProvider(settings).get()
+    with session_scope(sessions) as session:
+        embedder = EmbedderProvider(settings).for_org(session, org_id).embedder
     cache = VectorCache()
     options = SearchOptions(top_k=200, candidates=200)
 

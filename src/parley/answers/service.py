@@ -43,8 +43,9 @@ from parley.answers.grounding import assess_grounding
 from parley.answers.sources import Source, sources_from_hits
 from parley.corpora.models import AgentCorpus
 from parley.db.engine import session_scope
-from parley.embeddings.base import Embedder
+from parley.embeddings.base import Embedder, EmbeddingError
 from parley.embeddings.openai_compat import OpenAICompatibleEmbedder
+from parley.embeddings.org_config import OrgEmbedder
 from parley.errors import InvalidInputError, NotFoundError
 from parley.llm import service as llm_configs
 from parley.llm.base import ChatMessage, ChatModel, Completion, LLMCallError, ToolCall, ToolCallingChatModel
@@ -111,7 +112,7 @@ class _Call:
     completion: Completion | None
     error: LLMCallError | None = None
     request_payload: dict = field(default_factory=dict)
-    # Embedding calls go to the installation's embedder, not the agent's LLM config.
+    # Embedding calls go to the organisation's embedder, not the agent's LLM config.
     uses_llm_config: bool = True
 
     @property
@@ -196,7 +197,7 @@ class AnswerService:
         settings: Settings,
         read_sessions: sessionmaker[Session],
         write_sessions: sessionmaker[Session],
-        embedder: Callable[[], Embedder],
+        embedder: Callable[[Session, int], OrgEmbedder],
         vector_cache: VectorCache,
     ) -> None:
         self.settings = settings
@@ -262,7 +263,7 @@ class AnswerService:
             yield Status("query_rewrite_start", "Processing query...")
             query = self._rewrite(prepared, model, calls)
             retrieval_started = time.perf_counter()
-            embedder = self.embedder()
+            embedder = self._org_embedder(prepared, calls)
             query_vector = self._embed_query(embedder, query, calls)
             sources = self._search(prepared, query, query_vector)
             retrieval_ms = (time.perf_counter() - retrieval_started) * 1000
@@ -304,14 +305,31 @@ class AnswerService:
     def retrieve(self, prepared: _Prepared) -> list[Source]:
         """Retrieval only (no rewrite, no model): what the agent would answer from."""
         query = prepared.question.text.strip()
-        return self._search(prepared, query, self.embedder().embed_query(query))
+        calls: list[_Call] = []  # retrieval alone is not an answer: nothing is recorded
+        return self._search(
+            prepared, query, self._embed_query(self._org_embedder(prepared, calls), query, calls)
+        )
 
     # -- steps -------------------------------------------------------------------------------
 
-    def _embed_query(self, embedder: Embedder, query: str, calls: list[_Call]) -> Any:
-        """The query's vector; a remote embedding endpoint's call goes to the usage log."""
+    def _org_embedder(self, prepared: _Prepared, calls: list[_Call]) -> Embedder:
+        """The organisation's embedder: the one that wrote its searchable vectors."""
         started = _now()
-        vector = embedder.embed_query(query)
+        try:
+            with session_scope(self.read_sessions) as session:
+                return self.embedder(session, prepared.principal.org_id).embedder
+        except EmbeddingError as exc:
+            raise _embedding_failure(exc, "", {}, started, calls) from exc
+
+    def _embed_query(self, embedder: Embedder, query: str, calls: list[_Call]) -> Any:
+        """The query's vector; a remote embedding endpoint's call goes to the usage log, and its
+        failure is a failed model call (502)."""
+        started = _now()
+        try:
+            vector = embedder.embed_query(query)
+        except EmbeddingError as exc:
+            payload = {"model": embedder.model_name, "input": [query]}
+            raise _embedding_failure(exc, embedder.model_name, payload, started, calls) from exc
         if isinstance(embedder, OpenAICompatibleEmbedder):
             tokens = embedder.count_tokens(query)
             completion = Completion(
@@ -771,6 +789,27 @@ class AnswerService:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _embedding_failure(
+    exc: EmbeddingError, model_name: str, payload: dict, started: datetime, calls: list[_Call]
+) -> LLMCallError:
+    """The query embedding's failure as a failed model call, kept in ``calls`` for the usage log."""
+    error = LLMCallError(f"The embedding model failed: {exc.message}", request_payload=payload)
+    calls.append(
+        _Call(
+            "query_embedding",
+            "embedding",
+            model_name,
+            started,
+            _now(),
+            None,
+            error=error,
+            request_payload=payload,
+            uses_llm_config=False,
+        )
+    )
+    return error
 
 
 def _failed_call(

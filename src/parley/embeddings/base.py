@@ -11,6 +11,8 @@ import importlib.util
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from parley.errors import ParleyError
+
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
@@ -22,8 +24,12 @@ MINILM_DIMENSION = 384
 MINILM_MAX_TOKENS = 256
 
 
-class EmbeddingError(RuntimeError):
-    """Raised when an embedder cannot be built or cannot embed (missing package, bad endpoint...)."""
+class EmbeddingError(ParleyError, RuntimeError):
+    """Raised when an embedder cannot be built or cannot embed (missing package, bad endpoint...).
+
+    A ParleyError so that a request it ends answers 502 in its surface's own error format."""
+
+    status_code = 502
 
 
 @runtime_checkable
