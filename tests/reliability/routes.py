@@ -78,6 +78,7 @@ def _contextual(kind: Kind) -> Callable[[int], str]:
 # Path parameter -> the tenant row it names. Contextual (/v1) spells ids as UUIDs and Kore as
 # "st-<agent id>"; the same parameter name means the same kind of row on every surface.
 ID_PARAMETERS: dict[str, IdParameter] = {
+    "org_id": IdParameter("organization"),
     "agent_id": IdParameter("agent"),
     "bot_id": IdParameter("agent", lambda row_id: f"{BOT_PREFIX}{row_id}"),
     "user_id": IdParameter("user"),

@@ -74,7 +74,7 @@ def populate(world: World, db: Session, label: str) -> Tenant:
     world.project(other_team, name=f"{label} other project")
     t = Tenant(label, mine, org, admin, owner, member)
     ids = t.ids
-    ids.update(user=owner.id, team=team.id, project=project.id)
+    ids.update(organization=org.id, user=owner.id, team=team.id, project=project.id)
 
     # Agents, corpora, documents (through the ingestion pipeline) and their links.
     agent = made(
