@@ -1,20 +1,24 @@
 """Agent response dashboard over a million responses.
 
     python bench/dashboard.py [--responses 1000000] [--repeat 3] [--database-url URL] [--explain]
+                              [--data-dir DIR]
 
 Builds a fresh database (SQLite in a temporary folder unless ``--database-url`` names an empty
 PostgreSQL database) with one organisation of 1,000 users, 20 projects and 100 agents, then
 inserts ``--responses`` agent responses in bulk, in time order over the last 365 days (latency
 200–5,000 ms, 10% logged without one; 10% cache hits; four query sources), and a vote on 5% of
-them; the database's triggers keep the daily rollups (migration 0005) in step as they go in, so
-the build time includes maintaining them. Users and agents are drawn uniformly, which makes
-almost every (day, agent, query source, user) cell distinct: the worst case for the rollups that
-count distinct users. It then times ``parley.responses.dashboard`` as the endpoints call it, as
-an organisation admin, and prints the rollups' row counts and the best and median of
+them; the database's triggers keep the daily rollups (migration 0005), the monthly rollups and
+the user chains (0006) in step as they go in, so the build time includes maintaining them. Users
+and agents are drawn uniformly, which makes almost every (day, agent, query source, user) cell
+distinct: the worst case for the rollups and chains that count distinct users. It then times
+``parley.responses.dashboard`` as the endpoints call it, as an organisation admin, and prints the
+rollups' and chains' row counts and the best and median of
 ``--repeat`` runs per case, with the best CPU time of this process (on SQLite the whole work, so
 a figure a loaded machine does not inflate much). ``--explain`` prints each SQL statement of one
 organisation dashboard with the backend's query plan (on SQLite the time shown is only until the
-first row).
+first row). ``--data-dir`` keeps the SQLite database in DIR and reuses it when it already holds
+responses (the build takes minutes at 1M); migrations still run, so a reused database gets new
+ones (their backfill time is then in "built in").
 """
 
 from __future__ import annotations
@@ -144,6 +148,22 @@ def build(sessions, responses: int) -> tuple[int, list[int], list[int]]:  # type
     return admin_id, user_ids, [agent_id for agent_id, _ in agent_projects]
 
 
+def existing(sessions) -> tuple[int, list[int], list[int]]:  # type: ignore[no-untyped-def]
+    """The admin's, users' and agents' ids of a database ``build`` made before."""
+    from sqlalchemy import select
+
+    from parley.accounts.models import User
+    from parley.agents.models import Agent
+
+    with sessions() as session:
+        admin_id = session.scalar(select(User.id).where(User.email == "admin@bench.example.com"))
+        org_id = session.scalar(select(User.org_id).where(User.id == admin_id))
+        others = select(User.id).where(User.org_id == org_id, User.id != admin_id)
+        user_ids = [admin_id, *session.scalars(others)]
+        agent_ids = list(session.scalars(select(Agent.id).where(Agent.org_id == org_id).order_by(Agent.id)))
+    return admin_id, user_ids, agent_ids
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -152,6 +172,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--database-url", default=None, help="an empty PostgreSQL database; default SQLite")
     parser.add_argument("--explain", action="store_true", help="time and explain each statement once")
+    parser.add_argument("--data-dir", type=Path, default=None, help="keep, and reuse, the database")
     args = parser.parse_args()
     os.environ.setdefault("PARLEY_ENVIRONMENT", "development")
 
@@ -163,22 +184,48 @@ def main() -> None:
     from parley.db.engine import create_db_engine, create_session_factory
     from parley.responses import dashboard
     from parley.responses.models import (
+        AgentResponse,
         ResponseDailyAgentRollup,
         ResponseDailyOrgRollup,
         ResponseDailyRollup,
         ResponseDailyUserRollup,
+        ResponseMonthlyAgentRollup,
+        ResponseMonthlyUserRollup,
+        ResponseUserChainAgent,
+        ResponseUserChainOrg,
+        ResponseUserChainProject,
+        ResponseUserChainSource,
     )
     from parley.settings import Settings
 
-    rollups = (ResponseDailyOrgRollup, ResponseDailyUserRollup, ResponseDailyAgentRollup, ResponseDailyRollup)
+    rollups = (
+        ResponseDailyOrgRollup,
+        ResponseDailyUserRollup,
+        ResponseDailyAgentRollup,
+        ResponseDailyRollup,
+        ResponseMonthlyUserRollup,
+        ResponseMonthlyAgentRollup,
+        ResponseUserChainOrg,
+        ResponseUserChainAgent,
+        ResponseUserChainProject,
+        ResponseUserChainSource,
+    )
 
-    data_dir = Path(tempfile.mkdtemp(prefix="parley-bench-dashboard-"))
-    atexit.register(shutil.rmtree, data_dir, ignore_errors=True)  # the SQLite file is ~550 MB
+    data_dir = args.data_dir
+    if data_dir is None:
+        data_dir = Path(tempfile.mkdtemp(prefix="parley-bench-dashboard-"))
+        atexit.register(shutil.rmtree, data_dir, ignore_errors=True)  # the SQLite file is ~550 MB
+    data_dir.mkdir(parents=True, exist_ok=True)
     settings = Settings(data_dir=data_dir, database_url=args.database_url)
     prepare_database(settings)
     engine = create_db_engine(settings)
     started = time.perf_counter()
-    admin_id, user_ids, agent_ids = build(create_session_factory(engine), args.responses)
+    with create_session_factory(engine)() as session:
+        built = session.scalar(select(func.count()).select_from(AgentResponse))
+    if built:
+        admin_id, user_ids, agent_ids = existing(create_session_factory(engine))
+    else:
+        admin_id, user_ids, agent_ids = build(create_session_factory(engine), args.responses)
     build_seconds = time.perf_counter() - started
     if engine.dialect.name == "postgresql":  # autovacuum's job after a bulk load; Parley never runs
         with engine.begin() as conn:  # ANALYZE on SQLite, so its planner works without statistics

@@ -44,7 +44,7 @@ class Tenancy:
 
 
 # Answers write the response, its thread, usage records, the "recent" marks, notifications and
-# the dashboards' rollups of responses.
+# the dashboards' rollups of responses and their chains of distinct users.
 ANSWER_TABLES = frozenset(
     {
         "agent_responses",
@@ -58,7 +58,7 @@ ANSWER_TABLES = frozenset(
 
 
 def written_by_answers(name: str) -> bool:
-    return name in ANSWER_TABLES or "rollup" in name
+    return name in ANSWER_TABLES or "rollup" in name or name.startswith("response_user_chain")
 
 
 def open_world(url: str, folder: Path) -> Iterator[World]:

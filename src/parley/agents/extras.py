@@ -52,6 +52,7 @@ from parley.agents.service import (
 )
 from parley.db.rows import apply_changes, soft_delete
 from parley.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
+from parley.flags import service as flags
 from parley.notifications.service import notify
 from parley.projects.models import Project
 
@@ -338,17 +339,21 @@ def _set_alias(session: Session, principal: Principal, agent: Agent, alias: str)
 def create_alias(session: Session, principal: Principal, agent_id: int, alias: str | None) -> Agent:
     """Give the agent an alias: the one asked for, or the generated ``<Name>_<id>@...``."""
     agent = get_editable_agent(session, principal, agent_id)
+    flags.require_enabled(session, agent.org_id, "agent_alias")
     if agent.alias is not None:
         raise ConflictError("This agent already has an alias; update it instead.")
     return _set_alias(session, principal, agent, alias or email_alias(agent))
 
 
 def update_alias(session: Session, principal: Principal, agent_id: int, alias: str) -> Agent:
-    return _set_alias(session, principal, get_editable_agent(session, principal, agent_id), alias)
+    agent = get_editable_agent(session, principal, agent_id)
+    flags.require_enabled(session, agent.org_id, "agent_alias")
+    return _set_alias(session, principal, agent, alias)
 
 
 def delete_alias(session: Session, principal: Principal, agent_id: int) -> Agent:
     agent = get_editable_agent(session, principal, agent_id)
+    flags.require_enabled(session, agent.org_id, "agent_alias")
     if agent.alias is None:
         raise NotFoundError("Agent alias")
     apply_changes(session, principal, agent, {"alias": None})
@@ -411,6 +416,7 @@ def add_agent_users(
     Each user who gains access, or whose permission changes, is notified ("agent_shared").
     """
     agent = get_editable_agent(session, principal, agent_id, "share this agent")
+    flags.require_enabled(session, agent.org_id, "share_agent")
     require_capability(session, principal, "share_agent")
     users = load_all_visible(session, User, permissions, user_visible(principal), "User")
     if any(user.id == agent.user_id for user in users):

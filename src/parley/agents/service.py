@@ -37,6 +37,7 @@ from parley.corpora.models import AgentCorpus, Corpus
 from parley.db.base import MAX_ID
 from parley.db.rows import add_mark, find_mark, marks_with_targets, record_use
 from parley.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from parley.flags import service as flags
 from parley.llm.models import LLMConfig
 from parley.projects.models import Project
 
@@ -206,6 +207,8 @@ def create_agent(session: Session, principal: Principal, fields: AgentFields) ->
         value = getattr(fields, name)
         if value is not None:
             setattr(agent, name, value)
+    if fields.create_email_alias:
+        flags.require_enabled(session, principal.org_id, "agent_alias")
     session.add(agent)
     session.flush()
     if fields.create_email_alias:
@@ -234,6 +237,8 @@ def _create_default_corpus(session: Session, principal: Principal, agent: Agent)
 def edit_agent(session: Session, principal: Principal, agent_id: int, fields: AgentFields) -> Agent:
     """Change only the fields that were given."""
     agent = get_editable_agent(session, principal, agent_id)
+    if fields.create_email_alias and agent.alias is None:
+        flags.require_enabled(session, agent.org_id, "agent_alias")
     given = fields.model_fields_set
     emptied = sorted(name for name in given - _CLEARABLE if getattr(fields, name) is None)
     if emptied:
@@ -274,6 +279,7 @@ def build_agent(
     """The agent builder's save step. Parley has no builder model yet, so the conversation is
     kept in the agent's ``notes`` for whoever (or whatever) continues it."""
     agent = get_editable_agent(session, principal, agent_id)
+    flags.require_enabled(session, agent.org_id, "chat_agent_creation")
     project = _project_for_agents(session, principal, project_id)
     agent.project_id = project.id
     if history is not None:

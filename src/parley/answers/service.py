@@ -24,7 +24,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -268,7 +268,7 @@ class AnswerService:
             sources = self._search(prepared, query, query_vector)
             retrieval_ms = (time.perf_counter() - retrieval_started) * 1000
             if model is None:
-                sources += self._offline_tools(prepared, len(sources), tool_uses)
+                sources += yield from self._offline_tools(prepared, len(sources), tool_uses)
             yield Retrieved(sources)
             yield Status("assistant_start", "Preparing response...")
             if model is None:
@@ -445,13 +445,17 @@ class AnswerService:
 
     # -- tools -------------------------------------------------------------------------------
 
-    def _offline_tools(self, prepared: _Prepared, numbered: int, tool_uses: list[_ToolUse]) -> list[Source]:
-        """Without a model: call each tool whose keywords the question has; the results that
-        say something become sources numbered after the ``numbered`` retrieved ones."""
+    def _offline_tools(
+        self, prepared: _Prepared, numbered: int, tool_uses: list[_ToolUse]
+    ) -> Generator[Event, None, list[Source]]:
+        """Without a model: call each tool whose keywords the question has (announced by a
+        status); the results that say something become sources numbered after the ``numbered``
+        retrieved ones, and are returned."""
         found: list[Source] = []
         for item in prepared.tools:
             arguments = tool_runtime.offline_arguments(item, prepared.question.text)
             if arguments is not None and len(tool_uses) < MAX_TOOL_CALLS:
+                yield _calling(item.tool.name)
                 source = self._call_tool(item, arguments, numbered + len(found) + 1, tool_uses)
                 found += [source] if source else []
         return found
@@ -467,7 +471,9 @@ class AnswerService:
         """The model is offered the agent's tools beside the numbered sources and answers, or
         asks for calls: they are made and their results (numbered sources, appended to
         ``sources``) go back to it, for at most MAX_TOOL_ROUNDS rounds; then it must answer.
-        The answer arrives whole, not token by token."""
+        Each call is announced by a status before it is made, so a stream shows the rounds before
+        the text. The answer arrives whole (the rounds are not streamed) and is passed on in
+        word-sized deltas."""
         config = prepared.config
         assert config is not None
         offered = tool_runtime.function_specs(prepared.tools)
@@ -494,6 +500,7 @@ class AnswerService:
                 break
             messages.append(ChatMessage("assistant", text, tool_calls=tuple(completion.tool_calls)))
             for call in completion.tool_calls:
+                yield _calling(offered[call.name][1].tool.name if call.name in offered else call.name)
                 reply = self._model_tool_call(call, offered, sources, tool_uses)
                 messages.append(ChatMessage("tool", reply, tool_call_id=call.id))
         text = text.strip() or NOT_FOUND_ANSWER
@@ -785,6 +792,11 @@ class AnswerService:
 
 
 # -- helpers -----------------------------------------------------------------------------------
+
+
+def _calling(name: str) -> Status:
+    """The status a stream shows while a tool is called (Ejento: ``event: status``)."""
+    return Status("tool_call_start", f"Calling tool {name}")
 
 
 def _now() -> datetime:

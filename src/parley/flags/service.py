@@ -3,6 +3,10 @@ no organisation) and each organisation's overrides (rows with its org_id and the
 
 An organisation's effective value is its override when it has one, else the global default.
 Only organisation admins set or reset overrides; defaults change only with the reference data.
+
+The flags that name something Parley does gate it (GATED, checked by the services that do it
+with :func:`require_enabled`); the others are informational: stored and listed for clients
+(docs/api/ejento.md, "Feature flags that gate features").
 """
 
 from __future__ import annotations
@@ -20,6 +24,12 @@ from parley.flags.models import FeatureFlag
 
 # The sign-in options a login page offers ("Get OAuth Feature Flags").
 OAUTH_SUFFIX = "_oauth"
+# Flag -> what it turns off, as the refusal names it.
+GATED = {
+    "agent_alias": "Agent email aliases are",
+    "share_agent": "Sharing agents with users is",
+    "chat_agent_creation": "Creating agents with the agent builder is",
+}
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,14 @@ def get_flag(session: Session, principal: Principal, name: str) -> FlagState:
 def is_enabled(session: Session, org_id: int, name: str) -> bool:
     """The effective value for an organisation, for code that checks a flag."""
     return _states(session, org_id, [_global_flag(session, name)])[0].is_enabled
+
+
+def require_enabled(session: Session, org_id: int, name: str) -> None:
+    """Refuse (403) what a gated flag covers when the organisation has it off."""
+    if not is_enabled(session, org_id, name):
+        raise PermissionDeniedError(
+            f"{GATED[name]} turned off for this organization (feature flag '{name}')."
+        )
 
 
 def _require_admin(principal: Principal) -> None:

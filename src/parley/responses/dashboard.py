@@ -7,17 +7,22 @@ ever loaded.
   dimensions it needs (its grouping, its filters, the caller's scope): the per-organisation
   table for the unfiltered totals and daily series, the per-user one for users, the per-agent
   one (agent, project, query source) for those breakdowns, and the table with every dimension
-  when filters or distinct users need more. Partial days at the ends of a range with a time of
-  day are read from the responses themselves and added (UNION ALL) to the days, so every figure
-  is exactly what the responses give.
+  when filters or distinct users need more. Every breakdown but the daily series reads the whole
+  calendar months of a range from the monthly per-user and per-agent rollups (migration 0006)
+  and only the days around them from the daily ones. Partial days at the ends of a range with a
+  time of day are read from the responses themselves and added (UNION ALL) to the days, so every
+  figure is exactly what the responses give.
 - Distinct users are exact: they are counted from a rollup keyed by user as well, in a second
   statement beside the sums (which read a smaller table), or in the same one when the scope or
-  filters name users.
+  filters name users. Unfiltered, in all and by agent, project or query source, when the whole
+  days hold more responses than the days after them, the user chains (migration 0006) give each
+  (group, user) pair of the range once instead of once per day: a year of a million responses
+  is read as about one row per pair.
 - Latency is ``latency_ms`` of the responses that measured one (the answer path does; logged
   responses carry 0 and are left out). The average is given everywhere. The 95th percentile
   (``percentile_cont``) is given by PostgreSQL for the totals and the daily series, and is None
   elsewhere: SQLite has no percentile aggregate, and a percentile needs every value, so it is the
-  one figure still read from the responses (one statement each, the most costly ones).
+  one figure still read from the responses (one statement for both, GROUPING SETS).
 - Costs are summed in units of 10^-8 (the column's scale), so SQLite's floating-point numerics
   add up exactly too.
 - Votes are the ``response_feedback`` rows of the counted responses.
@@ -26,7 +31,7 @@ ever loaded.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -43,6 +48,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    tuple_,
     union_all,
 )
 from sqlalchemy.engine import RowMapping
@@ -66,6 +72,7 @@ from parley.db.base import utcnow
 from parley.errors import InvalidInputError, PermissionDeniedError
 from parley.projects.models import Project
 from parley.responses.models import (
+    CHAIN_END,
     ROLLUP_MEASURES,
     AgentResponse,
     ResponseDailyAgentRollup,
@@ -73,6 +80,12 @@ from parley.responses.models import (
     ResponseDailyRollup,
     ResponseDailyUserRollup,
     ResponseFeedback,
+    ResponseMonthlyAgentRollup,
+    ResponseMonthlyUserRollup,
+    ResponseUserChainAgent,
+    ResponseUserChainOrg,
+    ResponseUserChainProject,
+    ResponseUserChainSource,
 )
 from parley.usage.service import cost_from_units, cost_units
 
@@ -181,6 +194,7 @@ class _Plan:
     end: datetime
     days: tuple[date, date] | None  # whole days [first, last) read from the rollups
     edges: tuple[tuple[datetime, datetime], ...]  # the rest of [start, end), read from responses
+    chains: bool = False  # distinct users of whole days from the user chains
 
     @property
     def dimensions(self) -> set[str]:
@@ -244,6 +258,18 @@ _ROLLUPS: tuple[tuple[Any, frozenset[str]], ...] = (
     (ResponseDailyAgentRollup, frozenset({"agent_id", "project_id", "query_source"})),
     (ResponseDailyRollup, frozenset({"agent_id", "project_id", "query_source", "user_id"})),
 )
+# The monthly rollup of a daily one, for the whole months of a range.
+_MONTHLY: dict[Any, Any] = {
+    ResponseDailyUserRollup: ResponseMonthlyUserRollup,
+    ResponseDailyAgentRollup: ResponseMonthlyAgentRollup,
+}
+# Distinct users per group: the chain keyed by the group's dimension (none: in all).
+_CHAINS: tuple[tuple[Any, frozenset[str]], ...] = (
+    (ResponseUserChainOrg, frozenset({"user_id"})),
+    (ResponseUserChainAgent, frozenset({"agent_id", "user_id"})),
+    (ResponseUserChainProject, frozenset({"project_id", "user_id"})),
+    (ResponseUserChainSource, frozenset({"query_source", "user_id"})),
+)
 _DIMENSION = {
     "day": None,
     "agent": "agent_id",
@@ -299,16 +325,56 @@ class _Part:
         return [self.columns[_DIMENSION[kind] or "day"].label("group_key")]
 
 
-def _parts(plan: _Plan, dimensions: set[str]) -> list[_Part]:
+def _chain_parts(plan: _Plan, chain: Any, has: frozenset[str], first: date, last: date) -> list[_Part]:
+    """The (group, user) pairs of the whole days [first, last), each once: the pair's last row in
+    them, whose next day is after them. Two index ranges: the pairs never seen again (next day
+    CHAIN_END, a seek on the day), and the rows pointing past ``last`` (only as many as the
+    pairs seen after the range and before it)."""
+    columns = {name: getattr(chain, name) for name in ("day", *has)}
+    days = (chain.day >= first, chain.day < last, *plan.conditions(chain))  # the organisation's
+    return [
+        _Part(columns, (chain.next_day == CHAIN_END, *days)),
+        _Part(columns, (chain.next_day >= last, chain.next_day < CHAIN_END, *days)),
+    ]
+
+
+def _whole_months(first: date, last: date) -> tuple[date, date] | None:
+    """The whole calendar months in the days [first, last), as [first month, end month)."""
+    start = first if first.day == 1 else (first.replace(day=1) + timedelta(days=31)).replace(day=1)
+    end = last.replace(day=1)
+    return (start, end) if start < end else None
+
+
+def _rollup_part(plan: _Plan, rollup: Any, needed: set[str], first: date, last: date) -> _Part:
+    """The days (or months, of a monthly rollup) [first, last) of ``rollup``."""
+    month = getattr(rollup, "month", None)
+    time = rollup.day if month is None else month
+    columns = {name: getattr(rollup, name) for name in [*needed, *ROLLUP_MEASURES]}
+    return _Part({"day": time, **columns}, (time >= first, time < last, *plan.conditions(rollup)))
+
+
+def _parts(plan: _Plan, dimensions: set[str], coarse: bool = False, for_users: bool = False) -> list[_Part]:
     """The whole days from the smallest rollup that has ``dimensions`` (and those the scope and
-    filters restrict), the partial days from the responses."""
+    filters restrict), the partial days from the responses. When the days need not be told
+    apart (``coarse``: every breakdown but the daily series) and nothing is filtered, whole months
+    come from a monthly rollup, and distinct users from a user chain when the plan says they pay."""
     needed = dimensions | plan.dimensions
     parts = []
-    if plan.days is not None:
+    chain = next(((model, has) for model, has in _CHAINS if has >= needed), None)
+    if plan.days is not None and coarse and for_users and plan.chains and chain is not None:
+        parts += _chain_parts(plan, *chain, *plan.days)
+    elif plan.days is not None:
         rollup = next(model for model, has in _ROLLUPS if has >= needed)
         first, last = plan.days
-        columns = {name: getattr(rollup, name) for name in ["day", *needed, *ROLLUP_MEASURES]}
-        parts.append(_Part(columns, (rollup.day >= first, rollup.day < last, *plan.conditions(rollup))))
+        # Named agents or users are found by the daily rollups' indexes; the monthly ones have
+        # none but the organisation's, and help only the organisation-wide reads.
+        monthly = _MONTHLY.get(rollup) if coarse and not plan.dimensions else None
+        months = _whole_months(first, last) if monthly is not None else None
+        spans = [(first, last)]
+        if monthly is not None and months is not None:
+            parts.append(_rollup_part(plan, monthly, needed, *months))
+            spans = [(a, b) for a, b in ((first, months[0]), (months[1], last)) if a < b]
+        parts += [_rollup_part(plan, rollup, needed, a, b) for a, b in spans]
     if plan.edges:
         during = (and_(AgentResponse.created_on >= a, AgentResponse.created_on < b) for a, b in plan.edges)
         where = (AgentResponse.is_deleted.is_(False), *plan.conditions(AgentResponse), or_(*during))
@@ -320,20 +386,23 @@ def _is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _p95(session: Session, plan: _Plan, kind: str | None) -> dict[Any, float]:
-    """The 95th percentile of measured latency per day or in all (PostgreSQL; empty elsewhere)."""
+def _p95(session: Session, plan: _Plan, by_day: bool) -> dict[Any, float]:
+    """The 95th percentile of measured latency in all (key None) and, ``by_day``, per day, in one
+    pass over the responses (GROUPING SETS); PostgreSQL only, empty elsewhere."""
     if not _is_postgresql(session):
         return {}
-    key = [UtcDay(AgentResponse.created_on)] if kind == "day" else []
-    stmt = select(*key, func.percentile_cont(0.95).within_group(_MEASURED_LATENCY)).where(
+    percentile = func.percentile_cont(0.95).within_group(_MEASURED_LATENCY)
+    stmt = select(percentile).where(
         AgentResponse.is_deleted.is_(False),
         *plan.conditions(AgentResponse),
         AgentResponse.created_on >= plan.start,
         AgentResponse.created_on < plan.end,
     )
-    if not key:
+    if not by_day:
         return {None: session.scalar(stmt)}
-    return dict(session.execute(stmt.group_by(*key)).all())  # type: ignore[arg-type]
+    day = UtcDay(AgentResponse.created_on)
+    stmt = stmt.add_columns(day, func.grouping(day)).group_by(func.grouping_sets(day, tuple_()))
+    return {(None if total else key): value for value, key, total in session.execute(stmt)}
 
 
 def _metrics(row: RowMapping, users: int, p95: float | None) -> Metrics:
@@ -358,7 +427,7 @@ def _users(session: Session, plan: _Plan, kind: str | None, dimensions: set[str]
     PostgreSQL aggregates per (group, user) first and then per group, which it hashes; its plans
     for ``count(DISTINCT)`` sort instead, several times slower on a million rows. SQLite sorts
     for every GROUP BY anyway, and there the plain ``count(DISTINCT)`` is the faster form."""
-    parts = _parts(plan, dimensions | {"user_id"})
+    parts = _parts(plan, dimensions | {"user_id"}, coarse=kind != "day", for_users=True)
     postgresql = _is_postgresql(session)
     if len(parts) == 1 and not postgresql:
         part = parts[0]
@@ -386,13 +455,15 @@ def _sums(columns: Any) -> list[ColumnElement[Any]]:
     return [func.sum(columns[name]).label(name) for name in ROLLUP_MEASURES]
 
 
-def _grouped(session: Session, plan: _Plan, kind: str | None, limit: int) -> list[tuple[Any, Metrics]]:
+def _grouped(
+    session: Session, plan: _Plan, kind: str | None, limit: int, p95: dict[Any, float]
+) -> list[tuple[Any, Metrics]]:
     """The metrics per group of ``kind`` (one row in all for None): the sums from the smallest
     rollup that can give them, distinct users from one keyed by user (the same one when the
     filters name users). Each part is aggregated on its own; only their results are added up."""
     dimension = _DIMENSION.get(kind or "day")
     dimensions = {dimension} if dimension else set()
-    parts = _parts(plan, dimensions)
+    parts = _parts(plan, dimensions, coarse=kind != "day")
     selects = [
         select(*key, *_sums(part.columns)).where(*part.where).group_by(*key)
         for part in parts
@@ -419,7 +490,7 @@ def _grouped(session: Session, plan: _Plan, kind: str | None, limit: int) -> lis
         users = {row["group_key"]: 1 for row in rows}
     else:
         users = _users(session, plan, kind, dimensions)
-    p95 = _p95(session, plan, kind) if kind in (None, "day") else {}
+    p95 = p95 if kind in (None, "day") else {}
     return [
         (group_key, _metrics(row, users.get(group_key, 0), p95.get(group_key)))
         for row in rows
@@ -448,17 +519,38 @@ def _every_day(start: datetime, end: datetime, found: list[tuple[Any, Metrics]])
     return [Group(d.isoformat(), None, by_day.get(d, Metrics())) for d in days]
 
 
+def _chains_pay(session: Session, plan: _Plan) -> bool:
+    """Whether the user chains beat the rollups for the plan's whole days: they read about one
+    row per pair, plus the rows of pairs seen again after the range; the rollups one per pair
+    and day in it. The organisation's responses after and in the days are the measure of both.
+    When the scope or filters name agents, projects, users or sources, the rollups' rows for
+    them are few already, and their indexes find them."""
+    if plan.days is None or plan.dimensions:
+        return False
+    first, last = plan.days
+    rollup = ResponseDailyOrgRollup
+    inside, after = session.execute(
+        select(
+            func.sum(case((rollup.day < last, rollup.responses), else_=0)),
+            func.sum(case((rollup.day >= last, rollup.responses), else_=0)),
+        ).where(rollup.org_id == plan.scope.org_id, rollup.day >= first)
+    ).one()
+    return (after or 0) < (inside or 0)
+
+
 def _dashboard(session: Session, scope: _Scope, filters: DashboardFilters) -> Dashboard:
     plan = _plan(scope, filters)
+    plan = replace(plan, chains=_chains_pay(session, plan))
+    p95 = _p95(session, plan, by_day="day" in filters.groupings)
     groups: dict[str, list[Group]] = {}
     for kind in dict.fromkeys(filters.groupings):
-        found = _grouped(session, plan, kind, filters.limit)
+        found = _grouped(session, plan, kind, filters.limit, p95)
         if kind == "day":
             groups[kind] = _every_day(plan.start, plan.end, found)
         else:
             labels = _labels(session, kind, [k for k, _ in found])
             groups[kind] = [Group(k, labels.get(k), m) for k, m in found]
-    totals = _grouped(session, plan, None, 1)[0][1]
+    totals = _grouped(session, plan, None, 1, p95)[0][1]
     return Dashboard(plan.start, plan.end, totals, groups)
 
 

@@ -101,9 +101,8 @@ ROLLUP_MEASURES = (
 )
 
 
-class _DailyRollup:
+class _Rollup:
     org_id: Mapped[int] = mapped_column(IdType)
-    day: Mapped[date] = mapped_column(Date)  # the UTC day of created_on
     responses: Mapped[int] = mapped_column(BigInteger, default=0)
     total_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -114,6 +113,10 @@ class _DailyRollup:
     cache_hits: Mapped[int] = mapped_column(BigInteger, default=0)
     upvotes: Mapped[int] = mapped_column(BigInteger, default=0)
     downvotes: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class _DailyRollup(_Rollup):
+    day: Mapped[date] = mapped_column(Date)  # the UTC day of created_on
 
 
 class ResponseDailyOrgRollup(_DailyRollup, Base):
@@ -167,3 +170,101 @@ class ResponseDailyRollup(_DailyRollup, Base):
     project_id: Mapped[int] = mapped_column(IdType)
     query_source: Mapped[str] = mapped_column(String(50))
     user_id: Mapped[int] = mapped_column(IdType)
+
+
+# -- monthly rollups (migration 0006) ------------------------------------------------------------
+# The per-user and per-agent daily rollups summed per calendar month, kept by triggers as they are:
+# the whole months of a long range are read from here, a twelfth of the days' rows or fewer.
+
+
+class _MonthlyRollup(_Rollup):
+    month: Mapped[date] = mapped_column(Date)  # the first day of the UTC month
+
+
+class ResponseMonthlyUserRollup(_MonthlyRollup, Base):
+    __tablename__ = "response_monthly_user_rollup"
+    __table_args__ = (PrimaryKeyConstraint("org_id", "month", "user_id"), {"sqlite_with_rowid": False})
+
+    user_id: Mapped[int] = mapped_column(IdType)
+
+
+class ResponseMonthlyAgentRollup(_MonthlyRollup, Base):
+    __tablename__ = "response_monthly_agent_rollup"
+    __table_args__ = (
+        PrimaryKeyConstraint("org_id", "month", "agent_id", "project_id", "query_source"),
+        {"sqlite_with_rowid": False},
+    )
+
+    agent_id: Mapped[int] = mapped_column(IdType)
+    project_id: Mapped[int] = mapped_column(IdType)
+    query_source: Mapped[str] = mapped_column(String(50))
+
+
+# -- user chains: distinct users over long ranges (migration 0006) --------------------------------
+# One row per (organisation, dimension value, user, UTC day) with live responses, like the finest
+# rollup without the other dimensions, plus ``next_day``: the next day the same (value, user) pair
+# has responses (CHAIN_END when none). The pairs seen in whole days [first, last) are then the
+# rows with first <= day < last and next_day >= last: each pair's last row in the range, read
+# through the (org_id, next_day) index, so a year-long range reads about one row per pair instead
+# of one per pair and day. Kept by the same kind of triggers as the rollups (on PostgreSQL under
+# an advisory lock per user, so concurrent writers of one pair link it one after the other).
+
+CHAIN_END = date(9999, 12, 31)
+
+
+class _UserChain:
+    org_id: Mapped[int] = mapped_column(IdType)
+    user_id: Mapped[int] = mapped_column(IdType)
+    day: Mapped[date] = mapped_column(Date)
+    responses: Mapped[int] = mapped_column(BigInteger, default=0)
+    next_day: Mapped[date] = mapped_column(Date)
+
+
+class ResponseUserChainOrg(_UserChain, Base):
+    """Per organisation and user: distinct users in all."""
+
+    __tablename__ = "response_user_chain_org"
+    __table_args__ = (
+        PrimaryKeyConstraint("org_id", "user_id", "day"),
+        Index("ix_response_user_chain_org_next", "org_id", "next_day", "day", "user_id"),
+        {"sqlite_with_rowid": False},
+    )
+
+
+class ResponseUserChainAgent(_UserChain, Base):
+    """Per organisation, agent and user: distinct users by agent."""
+
+    __tablename__ = "response_user_chain_agent"
+    __table_args__ = (
+        PrimaryKeyConstraint("org_id", "agent_id", "user_id", "day"),
+        Index("ix_response_user_chain_agent_next", "org_id", "next_day", "day", "agent_id", "user_id"),
+        {"sqlite_with_rowid": False},
+    )
+
+    agent_id: Mapped[int] = mapped_column(IdType)
+
+
+class ResponseUserChainProject(_UserChain, Base):
+    """Per organisation, project (0: none) and user: distinct users by project."""
+
+    __tablename__ = "response_user_chain_project"
+    __table_args__ = (
+        PrimaryKeyConstraint("org_id", "project_id", "user_id", "day"),
+        Index("ix_response_user_chain_project_next", "org_id", "next_day", "day", "project_id", "user_id"),
+        {"sqlite_with_rowid": False},
+    )
+
+    project_id: Mapped[int] = mapped_column(IdType)
+
+
+class ResponseUserChainSource(_UserChain, Base):
+    """Per organisation, query source and user: distinct users by query source."""
+
+    __tablename__ = "response_user_chain_source"
+    __table_args__ = (
+        PrimaryKeyConstraint("org_id", "query_source", "user_id", "day"),
+        Index("ix_response_user_chain_source_next", "org_id", "next_day", "day", "query_source", "user_id"),
+        {"sqlite_with_rowid": False},
+    )
+
+    query_source: Mapped[str] = mapped_column(String(50))

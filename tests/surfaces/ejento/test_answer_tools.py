@@ -4,7 +4,9 @@ OpenAI-compatible model the tools are offered as functions and the calls it asks
 fed back, in bounded rounds. Every call is a usage record.
 
 The model is a small local OpenAI-compatible server answering from a script (a fake of a paid
-API): SmolLM2 through llama.cpp does not emit tool calls reliably enough to test against."""
+API): SmolLM2 through llama.cpp does not emit tool calls reliably enough to test against.
+Streamed answers make the same calls and records, and announce each call with a status event
+before the text."""
 
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ from parley.usage.models import LLMUsageRecord
 from tests.conftest import make_settings
 from tests.support.world import Actor, World
 from tests.surfaces.ejento.factories import assert_error, count, fresh, make_agent, succeeded
+from tests.surfaces.ejento.test_answers import sse_events
 
 ANSWERED = "Agent Response Created Successfully."
 FORECAST = {"city": "Oslo", "report": {"summary": "The weather in Oslo is sunny with 21 degrees."}}
@@ -385,3 +388,110 @@ def test_tool_rounds_and_calls_are_bounded_and_bad_calls_recorded(
     data = ask(desk.admin, desk.agent.id, "Weather again?")
     assert [r.get("tool_choice") for r in scripted.requests] == ["auto"] * MAX_TOOL_ROUNDS + ["none", None]
     assert [p["number"] for p in data["data_points"]] == list(range(1, MAX_TOOL_ROUNDS + 1))
+
+
+# -- streaming ---------------------------------------------------------------------------------------
+
+
+def ask_streaming(actor: Actor, agent_id: int, question: str) -> list[tuple[str, dict]]:
+    r = actor.post(
+        f"/response-service/api/v2/agents/{agent_id}/responses/stream",
+        json={"user_query": question},
+        headers={"Accept": "text/event-stream"},
+    )
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream"), r.text
+    return sse_events(r.text)
+
+
+def statuses(events: list[tuple[str, dict]]) -> list[tuple[str, str]]:
+    return [(data["step"], data["message"]) for name, data in events if name == "status"]
+
+
+def text_after_tools(events: list[tuple[str, dict]]) -> str:
+    """The streamed text, checked to come after every tool call's status."""
+    names = [name for name, _ in events]
+    last_tool = max(i for i, (name, data) in enumerate(events) if data.get("step") == "tool_call_start")
+    assert "token" in names and last_tool < names.index("token")
+    return "".join(data["delta"] for name, data in events if name == "token")
+
+
+def test_streaming_offline_calls_the_tool_first_and_records_it_as_the_json_answer_does(
+    desk: Desk, db: Session, tool_server: ToolServer
+):
+    add_tool(desk, tool_server.base + "/weather?city={city}", config=OFFLINE)
+    question = "What is the weather like in Oslo?"
+    tool_server.seen.clear()
+    events = ask_streaming(desk.admin, desk.agent.id, question)
+    assert statuses(events) == [
+        ("query_rewrite_start", "Processing query..."),
+        ("tool_call_start", "Calling tool Weather lookup"),
+        ("assistant_start", "Preparing response..."),
+    ]
+    name, end = events[-1]
+    output = end["output"]
+    assert name == "end" and text_after_tools(events) == output["answer"] and "sunny" in output["answer"]
+    assert [r["number"] for r in output["references"]] == [1]
+    assert tool_server.seen == [("/weather", {"city": ["Oslo"], "q": [question]})]
+    streamed = usage_of(db, output["agent_response_id"])
+    # The same records as the JSON answer to the same question.
+    answered = usage_of(db, ask(desk.admin, desk.agent.id, question)["agent_response_id"])
+    assert (
+        [r.feature_name for r in streamed]
+        == [r.feature_name for r in answered]
+        == ["generation", "tool_call"]
+    )
+    call = streamed[-1]
+    assert (call.prompt_name, call.status, call.request_payload["arguments"]) == (
+        "Weather lookup",
+        "success",
+        {"city": "Oslo", "q": question},
+    )
+    assert call.agent_response_id == output["agent_response_id"]
+
+    # A question without the tool's keywords streams without a tool status.
+    events = ask_streaming(desk.admin, desk.agent.id, "Is the roof weathering well?")
+    assert [step for step, _ in statuses(events)] == ["query_rewrite_start", "assistant_start"]
+
+
+def test_streaming_with_a_model_runs_the_tool_rounds_before_the_text(
+    desk: Desk, db: Session, tool_server: ToolServer, scripted: ScriptedModel
+):
+    add_tool(desk, tool_server.base + "/weather?city={city}")
+    use_model(desk, scripted.base_url)
+    scripted.script = [
+        [("call_1", "Weather_lookup", '{"city": "Oslo"}'), ("call_2", "Nowhere", "{}")],
+        "It is sunny in Oslo [1].",
+        "Rain?",
+    ]
+    events = ask_streaming(desk.admin, desk.agent.id, "How is the weather in Oslo?")
+    assert statuses(events) == [
+        ("query_rewrite_start", "Processing query..."),
+        ("assistant_start", "Preparing response..."),
+        ("tool_call_start", "Calling tool Weather lookup"),
+        ("tool_call_start", "Calling tool Nowhere"),  # asked for, announced, refused and recorded
+    ]
+    output = events[-1][1]["output"]
+    assert text_after_tools(events) == output["answer"] == "It is sunny in Oslo [1]."
+    assert [r["number"] for r in output["references"]] == [1]
+    assert tool_server.seen[-1] == ("/weather", {"city": ["Oslo"]})
+    # The model was offered the tools, then given the results, exactly as for a JSON answer.
+    first, second, followups = scripted.requests
+    assert first["tool_choice"] == "auto" and [t["function"]["name"] for t in first["tools"]] == [
+        "Weather_lookup"
+    ]
+    told = [m for m in second["messages"] if m["role"] == "tool"]
+    assert [m["tool_call_id"] for m in told] == ["call_1", "call_2"]
+    assert told[0]["content"].startswith("[1] city: Oslo") and told[1]["content"].startswith("Tool error:")
+    assert "tools" not in followups
+    records = usage_of(db, output["agent_response_id"])
+    assert [r.feature_name for r in records] == [
+        "generation",
+        "generation",
+        "followups",
+        "tool_call",
+        "tool_call",
+    ]
+    assert [(r.prompt_name, r.status) for r in records[-2:]] == [
+        ("Weather lookup", "success"),
+        ("Nowhere", "failure"),
+    ]

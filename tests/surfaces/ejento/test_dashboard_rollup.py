@@ -1,7 +1,7 @@
-"""The dashboard's daily rollups: after varied writes (through the API, the answer path and
-directly in the database) the rollup tables hold exactly what the live responses give, and every
-dashboard (whole days, time-of-day bounds, filters, scopes, limits) equals a computation from the
-responses themselves, done here in Python."""
+"""The dashboard's daily and monthly rollups and user chains: after varied writes (through the API,
+the answer path and directly in the database) the tables hold exactly what the live responses
+give, and every dashboard (whole months and days, time-of-day bounds, filters, scopes, limits)
+equals a computation from the responses themselves, done here in Python."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from parley.agents.models import Agent
 from parley.projects.models import Project
 from parley.responses import dashboard
 from parley.responses.models import (
+    CHAIN_END,
     ROLLUP_MEASURES,
     AgentResponse,
     ResponseDailyAgentRollup,
@@ -31,14 +32,20 @@ from parley.responses.models import (
     ResponseDailyRollup,
     ResponseDailyUserRollup,
     ResponseFeedback,
+    ResponseMonthlyAgentRollup,
+    ResponseMonthlyUserRollup,
+    ResponseUserChainAgent,
+    ResponseUserChainOrg,
+    ResponseUserChainProject,
+    ResponseUserChainSource,
 )
 from parley.usage.service import COST_STEP
 from tests.support.world import Actor, World
 from tests.surfaces.ejento.factories import fresh, make_agent, make_thread, succeeded
 
 SOURCES = ["web", "slack-ejento", "teams-ejento"]  # distinct first letters: one order in any collation
-FIRST_DAY = date(2025, 3, 1)
-DAYS = 6
+FIRST_DAY = date(2025, 2, 24)
+DAYS = 40  # to 4 April: March is a whole month, the first six days of it are the busiest
 
 
 @dataclass
@@ -52,8 +59,9 @@ class Tenant:
 
 
 def _moment(rng: random.Random) -> datetime:
-    """A time in the six days, midnights and the last microsecond of a day included."""
-    day = datetime.combine(FIRST_DAY + timedelta(days=rng.randrange(DAYS)), datetime.min.time(), UTC)
+    """A time in the days, midnights and the last microsecond of a day included."""
+    offset = rng.randrange(DAYS) if rng.random() < 0.5 else 5 + rng.randrange(6)  # half in 1-6 March
+    day = datetime.combine(FIRST_DAY + timedelta(days=offset), datetime.min.time(), UTC)
     edge = rng.random()
     if edge < 0.1:
         return day
@@ -188,25 +196,61 @@ ROLLUPS = {
 }
 
 
+MONTHLY = {
+    ResponseMonthlyUserRollup: ("user_id",),
+    ResponseMonthlyAgentRollup: ("agent_id", "project_id", "query_source"),
+}
+CHAINS = {
+    ResponseUserChainOrg: (),
+    ResponseUserChainAgent: ("agent_id",),
+    ResponseUserChainProject: ("project_id",),
+    ResponseUserChainSource: ("query_source",),
+}
+
+
+def _values(r: Row, dims: tuple[str, ...]) -> tuple:
+    values = {**asdict(r), "project_id": r.project_id or 0}
+    return tuple(values[d] for d in dims)
+
+
 def assert_rollups_hold_the_live_responses(db: Session) -> None:
     rows = _live_rows(db)
-    for model, dims in ROLLUPS.items():
+    for model, dims in {**ROLLUPS, **MONTHLY}.items():
+        monthly = model in MONTHLY
 
-        def key(r: Row, dims: tuple[str, ...] = dims) -> tuple:
-            values = {**asdict(r), "project_id": r.project_id or 0}
-            return (r.org_id, r.created_on.date(), *(values[d] for d in dims))
+        def key(r: Row, dims: tuple[str, ...] = dims, monthly: bool = monthly) -> tuple:
+            day = r.created_on.date()
+            return (r.org_id, day.replace(day=1) if monthly else day, *_values(r, dims))
 
         cells: dict[tuple, list[Row]] = defaultdict(list)
         for r in rows:
             cells[key(r)].append(r)
         expected = {k: _cell(group) for k, group in cells.items()}
         stored = {
-            (cell.org_id, cell.day, *(getattr(cell, d) for d in dims)): {
+            (cell.org_id, cell.month if monthly else cell.day, *(getattr(cell, d) for d in dims)): {
                 m: getattr(cell, m) for m in ROLLUP_MEASURES
             }
             for cell in db.scalars(select(model))
         }
         assert stored == expected, model.__tablename__
+    # Each chain: a row per (organisation, value, user) pair and day, pointing to the pair's next day.
+    for model, dims in CHAINS.items():
+        days: dict[tuple, dict[date, int]] = defaultdict(lambda: defaultdict(int))
+        for r in rows:
+            days[(r.org_id, *_values(r, dims), r.user_id)][r.created_on.date()] += 1
+        expected_chain = {
+            (*pair, day): (counts[day], following)
+            for pair, counts in days.items()
+            for day, following in zip(sorted(counts), [*sorted(counts)[1:], CHAIN_END], strict=True)
+        }
+        stored_chain = {
+            (cell.org_id, *(getattr(cell, d) for d in dims), cell.user_id, cell.day): (
+                cell.responses,
+                cell.next_day,
+            )
+            for cell in db.scalars(select(model))
+        }
+        assert stored_chain == expected_chain, model.__tablename__
 
 
 def _metrics(rows: list[Row], with_p95: bool) -> dict[str, Any]:
@@ -312,6 +356,8 @@ RANGES = [
     (_at(2, 10), _at(2, 15)),  # within one day
     (_at(2, 20), _at(3, 4)),  # across one midnight, no whole day
     (_at(3), _at(4, 12)),  # whole first day, partial last one
+    (datetime(2025, 2, 25, 6, 30, tzinfo=UTC), datetime(2025, 4, 3, 18, tzinfo=UTC)),  # March whole
+    (datetime(2025, 2, 24, tzinfo=UTC), datetime(2025, 4, 5, tzinfo=UTC)),  # every response
 ]
 
 
