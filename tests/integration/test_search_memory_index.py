@@ -10,13 +10,15 @@ pipeline's own writer, with small deterministic vectors instead of a model.
 from __future__ import annotations
 
 import shutil
+import threading
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from parley.accounts import service as accounts
@@ -25,7 +27,7 @@ from parley.corpora.documents import delete_documents
 from parley.corpora.models import Chunk, Corpus, Document
 from parley.db.engine import create_db_engine, create_session_factory, session_scope
 from parley.ingest.chunking import ChunkSpan
-from parley.ingest.pipeline import write_chunks
+from parley.ingest.pipeline import bump_index_version, write_chunks
 from parley.search.bm25_index import inverse_document_frequencies
 from parley.search.filters import parse_filter
 from parley.search.lexical import fts5_matches, query_terms, word_tokens
@@ -319,3 +321,185 @@ def test_filters_and_permissions_apply_to_both_rankings(sessions):
         {"filters": [{"field": "kind", "operator": "equals", "value": "report"}], "operator": "AND_NOT"}
     )
     assert documents(filters=not_reports) == {guide.id, private.id}
+
+
+# -- incremental updates ---------------------------------------------------------------------
+
+KINDS = {"Running shoes": "guide", "Café culture": "report", "Glacier retreat": "guide"}
+ONLY_GUIDES = parse_filter({"field": "kind", "operator": "equals", "value": "guide"})
+
+
+def ranked(reads: sessionmaker[Session], cache: VectorCache, corpus_id: int) -> list[list[tuple]]:
+    """Every query's hits (ids and all three scores), with and without a vector and a filter."""
+    out = []
+    for query in [*QUERIES, "zebra crossing", "okapi river coffee"]:
+        for filters in (None, ONLY_GUIDES):
+            for with_vector in (True, False):
+                hits = search(reads, cache, query, [corpus_id], with_vector, filters=filters)
+                out.append([(h.chunk_id, h.score, h.lexical_score, h.vector_score) for h in hits])
+    return out
+
+
+def test_an_updated_cache_ranks_exactly_like_a_fresh_one(sessions):
+    writes, reads = sessions
+    with session_scope(writes) as session:
+        owner = new_owner(session, "Org", "a@example.com")
+        corpus = Corpus(org_id=owner.org_id, owner_id=owner.id, name="c")
+        session.add(corpus)
+        session.flush()
+        for title, texts in DOCUMENTS.items():
+            add_document(session, corpus, title, texts, {"kind": KINDS.get(title, "memo")})
+        corpus_id, principal = corpus.id, accounts.load_principal(session, owner)
+    cache = VectorCache()  # one cache across every change, as in a server process
+    assert ranked(reads, cache, corpus_id) == ranked(reads, VectorCache(), corpus_id)
+
+    def change(apply) -> None:  # type: ignore[no-untyped-def]
+        with session_scope(writes) as session:
+            apply(session, session.get(Corpus, corpus_id))
+        assert ranked(reads, cache, corpus_id) == ranked(reads, VectorCache(), corpus_id)
+
+    def document(session: Session, name: str) -> Document:
+        return session.scalars(select(Document).where(Document.name == name)).one()
+
+    change(
+        lambda s, c: add_document(s, c, "Traffic", ["A zebra crossing near the school."], {"kind": "guide"})
+    )
+    change(lambda s, c: rewrite(s, document(s, "Traffic"), ["An okapi grazing by the river.", "Zebra."]))
+    change(lambda s, c: rewrite(s, document(s, "Running shoes"), ["Coffee for runners, a study."]))
+    change(lambda s, c: delete_documents(s, principal, corpus_id, [document(s, "Café culture").id]))
+    change(lambda s, c: [add_document(s, c, f"Note {i}", [f"coffee note {i}", "study"]) for i in range(3)])
+    if reads.kw["bind"].dialect.name == "sqlite":
+        # The cache was updated, not reloaded: the postings of the new chunks are segments of
+        # their own beside the first build's.
+        with reads() as session:
+            part = cache.corpora(session, [corpus_id])[0]
+        assert part.lexical is not None and len(part.lexical.segments) > 1
+
+
+def test_masked_slots_are_compacted_and_rankings_stay_the_same(sqlite_sessions):
+    writes, reads = sqlite_sessions
+    with session_scope(writes) as session:
+        corpus_id = make_corpus(session, new_owner(session, "Org", "a@example.com"), "c", DOCUMENTS)
+    cache = VectorCache()
+    ranked(reads, cache, corpus_id)
+    with reads() as session:
+        before = cache.corpora(session, [corpus_id])[0]
+    for round_ in range(2):
+        with session_scope(writes) as session:
+            running = session.scalars(select(Document).where(Document.name == "Running shoes")).one()
+            rewrite(session, running, [f"Round {round_}: runners and coffee.", "A study of shoes."])
+        with reads() as session:
+            part = cache.corpora(session, [corpus_id])[0]
+        assert part.live is not None and part.ids.size == before.ids.size + 2 * (round_ + 1)
+        assert ranked(reads, cache, corpus_id) == ranked(reads, VectorCache(), corpus_id)
+    # Over a quarter of the slots masked (4 of 15): a thread of the cache compacts the arrays in
+    # memory and swaps them in; searches used the masked ones meanwhile.
+    deadline = time.monotonic() + 30
+    while part.live is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        with reads() as session:
+            part = cache.corpora(session, [corpus_id])[0]
+    assert part.live is None and part.ids.size == before.ids.size
+    assert part.lexical is not None and len(part.lexical.segments) == 1
+    assert set(part.vectors) == {DIM}
+    assert ranked(reads, cache, corpus_id) == ranked(reads, VectorCache(), corpus_id)
+
+
+def test_chunks_written_without_their_document_reload_the_corpus(sqlite_sessions):
+    """A writer that adds chunks without marking their document (as the benchmarks do) is
+    caught by the chunk count: the cache loads the corpus again."""
+    writes, reads = sqlite_sessions
+    with session_scope(writes) as session:
+        corpus_id = make_corpus(session, new_owner(session, "Org", "a@example.com"), "c", DOCUMENTS)
+    cache = VectorCache()
+    ranked(reads, cache, corpus_id)
+    with session_scope(writes) as session:
+        bridges = session.scalars(select(Document).where(Document.name == "Bridges")).one()
+        text = "A zebra crossing before the bridge."
+        session.execute(
+            insert(Chunk),
+            [
+                {
+                    "org_id": bridges.org_id,
+                    "corpus_id": corpus_id,
+                    "document_id": bridges.id,
+                    "ordinal": 1,
+                    "text": text,
+                    "context": "Bridges",
+                    "char_start": 0,
+                    "char_end": len(text),
+                    "token_count": 6,
+                    "embedding": embed(text).tobytes(),
+                    "embedding_model": "hashed-words",
+                    "embedding_dim": DIM,
+                    "chunk_metadata": {},
+                }
+            ],
+        )
+        bump_index_version(session, corpus_id)
+    assert ranked(reads, cache, corpus_id) == ranked(reads, VectorCache(), corpus_id)
+    assert search(reads, cache, "zebra crossing", [corpus_id])[0].text == text
+
+
+def test_searches_running_while_updates_land_see_their_own_version(sqlite_sessions):
+    """Threads search one shared cache while documents are added, rewritten and deleted; each
+    search returns what a fresh cache returns in the same read transaction."""
+    writes, reads = sqlite_sessions
+    with session_scope(writes) as session:
+        owner = new_owner(session, "Org", "a@example.com")
+        corpus_id = make_corpus(session, owner, "c", DOCUMENTS)
+        principal = accounts.load_principal(session, owner)
+    cache = VectorCache()
+    done = threading.Event()
+    mismatches: list[str] = []
+    searches = [0]
+
+    def searcher(query: str) -> None:
+        while not done.is_set():
+            with reads() as session:
+                options = SearchOptions(top_k=20)
+                got = hybrid_search(session, cache, query, embed(query), [corpus_id], options=options)
+                fresh = hybrid_search(
+                    session, VectorCache(), query, embed(query), [corpus_id], options=options
+                )
+            if [(h.chunk_id, h.score) for h in got] != [(h.chunk_id, h.score) for h in fresh]:
+                mismatches.append(query)
+            searches[0] += 1
+
+    threads = [threading.Thread(target=searcher, args=(q,)) for q in ("coffee study", "zebra okapi")]
+    for thread in threads:
+        thread.start()
+    try:
+        for i in range(12):
+            with session_scope(writes) as session:
+                corpus = session.get(Corpus, corpus_id)
+                note = add_document(session, corpus, f"Note {i}", [f"zebra coffee {i}", "okapi study"])
+                if i % 3 == 2:
+                    rewrite(session, note, ["okapi only"])
+            if i % 4 == 3:
+                with session_scope(writes) as session:
+                    delete_documents(session, principal, corpus_id, [note.id])
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join()
+    assert searches[0] > 2 and not mismatches
+    assert ranked(reads, cache, corpus_id) == ranked(reads, VectorCache(), corpus_id)
+
+
+def test_a_change_to_the_corpus_settings_reloads_it(sqlite_sessions):
+    """Chunks changed in place with the corpus's settings (as withholding an organisation's
+    vectors after an embedder change does) leave no document marked: the cache reloads."""
+    writes, reads = sqlite_sessions
+    with session_scope(writes) as session:
+        corpus_id = make_corpus(session, new_owner(session, "Org", "a@example.com"), "c", DOCUMENTS)
+    cache = VectorCache()
+    assert search(reads, cache, "glacier ice", [corpus_id])[0].vector_score is not None
+    with session_scope(writes) as session:
+        session.execute(update(Chunk).where(Chunk.corpus_id == corpus_id).values(embedding_dim=0))
+        corpus = session.get(Corpus, corpus_id)
+        corpus.settings = {**corpus.settings, "vectors withheld": True}
+        bump_index_version(session, corpus_id)
+    hits = search(reads, cache, "glacier ice", [corpus_id])
+    assert hits and all(h.vector_score is None for h in hits)
+    assert ranked(reads, cache, corpus_id) == ranked(reads, VectorCache(), corpus_id)

@@ -332,6 +332,8 @@ def write_chunks(
     ]
     if rows:
         session.execute(insert(Chunk), rows)
+    # Search caches find the documents whose chunks changed by this mark (search/snapshots.py).
+    document.indexed_on = utcnow()
     bump_index_version(session, document.corpus_id)
 
 

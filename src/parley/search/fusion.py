@@ -51,11 +51,16 @@ def convex_fusion(
     """α·scaled BM25 + (1-α)·scaled cosine; an item missing from one ranking gets that
     ranking's lowest candidate score (it scored below every candidate there)."""
     if not lexical or not vector:
-        return sorted(lexical or vector, key=lambda pair: -pair[1])
+        return sorted(lexical or vector, key=_best_first)
     lex, vec = _scaled(lexical, BM25_FLOOR), _scaled(vector, COSINE_FLOOR)
     lex_floor, vec_floor = min(lex.values()), min(vec.values())
     fused = {
         item: lexical_weight * lex.get(item, lex_floor) + (1 - lexical_weight) * vec.get(item, vec_floor)
         for item in lex.keys() | vec.keys()
     }
-    return sorted(fused.items(), key=lambda pair: -pair[1])
+    return sorted(fused.items(), key=_best_first)
+
+
+def _best_first(pair: tuple[int, float]) -> tuple[float, int]:
+    """Higher score first, ties by id: the same items give the same order, however they came."""
+    return -pair[1], pair[0]

@@ -19,7 +19,7 @@ import numpy as np
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from parley.corpora.models import Chunk
+from parley.corpora.models import Chunk, Corpus
 from parley.search.filters import BaseFilter, CompositeFilter, FilterCompiler
 
 MAX_QUERY_TERMS = 64
@@ -27,6 +27,8 @@ K1 = 1.2
 B = 0.75
 # A word in a chunk's context (document title, section path) counts half as much as in its text.
 CONTEXT_WEIGHT = 0.5
+# ``chunks_fts``'s tokenizer (migration 0002); temporary tables that tokenize like it use it too.
+FTS5_TOKENIZER = "porter unicode61"
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -181,7 +183,7 @@ def _tokenize(session: Session, words: list[str]) -> dict[str, tuple[str, ...]]:
 
 # Per connection (temporary tables live as long as it does); created on first use.
 _TEMPORARY_TABLES = (
-    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.parley_words USING fts5(w, tokenize='porter unicode61')",
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.parley_words USING fts5(w, tokenize='{FTS5_TOKENIZER}')",
     "CREATE VIRTUAL TABLE IF NOT EXISTS temp.parley_word_stems USING fts5vocab(temp, parley_words, instance)",
 )
 _CHUNK_VOCABULARY = (
@@ -201,23 +203,26 @@ _vocabulary = _Vocabulary()
 
 
 class _CollectionStats:
-    """Chunk count and average length, refreshed at most every few seconds per process:
-    a slightly stale average does not change rankings in any way that matters."""
+    """Chunk count and average length (PostgreSQL), computed again only when some corpus's
+    ``index_version`` moved: every change to chunks bumps one in the same transaction, so the
+    statistics are never stale, in this process or after another process's change, and the
+    check is a read of the small corpora table."""
 
-    def __init__(self, ttl_seconds: float = 10.0) -> None:
-        self.ttl = ttl_seconds
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._value: tuple[int, float] | None = None
-        self._at = 0.0
+        self._versions: tuple[int, int] | None = None
 
     def get(self, session: Session) -> tuple[int, float]:
+        row = session.execute(select(func.count(), func.coalesce(func.sum(Corpus.index_version), 0))).one()
+        versions = (int(row[0]), int(row[1]))
         with self._lock:
-            if self._value is not None and time.monotonic() - self._at < self.ttl:
+            if self._value is not None and self._versions == versions:
                 return self._value
         count, average = session.execute(select(func.count(), func.avg(Chunk.lexical_length))).one()
         value = (int(count or 0), float(average or 1.0) or 1.0)
         with self._lock:
-            self._value, self._at = value, time.monotonic()
+            self._value, self._versions = value, versions
         return value
 
 

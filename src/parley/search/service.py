@@ -27,7 +27,8 @@ from parley.search.bm25_index import inverse_document_frequencies
 from parley.search.filters import BaseFilter, CompositeFilter, FilterCompiler, filter_fields
 from parley.search.fusion import LEXICAL_WEIGHT, convex_fusion
 from parley.search.lexical import POSTINGS_BUDGET, fts5_matches, postgres_bm25, query_terms, word_tokens
-from parley.search.vector import CorpusChunks, VectorCache, numpy_search, pgvector_search, top_k
+from parley.search.snapshots import CorpusChunks
+from parley.search.vector import VectorCache, numpy_search, pgvector_search, top_k
 
 Filter = BaseFilter | CompositeFilter
 
@@ -102,10 +103,11 @@ def hybrid_search(
 def _allowed_chunks(
     session: Session, cache: VectorCache, corpus_ids: list[int], filters: Filter | None
 ) -> list[tuple[CorpusChunks, np.ndarray | None]]:
-    """Each corpus's chunk arrays with a mask of the chunks the filter admits (None: all)."""
+    """Each corpus's chunk arrays with a mask of the live chunks the filter admits (None: every
+    slot)."""
     parts = cache.corpora(session, corpus_ids)
     if filters is None:
-        return [(part, None) for part in parts]
+        return [(part, part.allowed(None)) for part in parts]
     # A chunk's filterable metadata is its document's metadata plus the document's tags. The
     # merged object costs a JSON rewrite per read, so it is built (once per document) only for
     # a filter that reads ``tags``; other filters read the metadata column as it is.
@@ -128,7 +130,7 @@ def _allowed_chunks(
         f"WHERE filterable.corpus_id IN :corpus_ids AND NOT filterable.is_deleted AND {condition}"
     ).bindparams(bindparam("corpus_ids", expanding=True), corpus_ids=list(corpus_ids), **compiler.params)
     admitted = np.array(session.scalars(statement).all(), dtype=np.int64)
-    return [(part, part.of_documents(admitted)) for part in parts]
+    return [(part, part.allowed(admitted)) for part in parts]
 
 
 def _sqlite_lexical(

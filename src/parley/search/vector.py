@@ -1,32 +1,34 @@
 """Vector search: exact cosine over cached matrices on SQLite, pgvector HNSW on PostgreSQL.
 
-On SQLite each process keeps, per corpus, the ids and document ids of its chunks, one float32
-matrix per embedding size and the BM25 postings (``bm25_index``), all reloaded when the
-corpus's ``index_version`` (bumped with every chunk change, in the same transaction) moves. A
-query is a matrix product: ~5 ms for 100k×384 on an idle 2-core machine. The same cached ids
-let the search restrict both rankings to the allowed chunks (corpora the caller may read,
-documents the filter admits) with array masks instead of a per-chunk SQL join.
+On SQLite each process keeps, per corpus, a snapshot of its chunks (``snapshots``): ids and
+document ids, one float32 matrix per embedding size and the BM25 postings (``bm25_index``),
+brought up to date incrementally when the corpus's ``index_version`` (bumped with every chunk
+change, in the same transaction) moves. A query is a matrix product: ~5 ms for 100k×384 on an
+idle 2-core machine. The same cached ids let the search restrict both rankings to the allowed
+chunks (corpora the caller may read, documents the filter admits) with array masks instead of
+a per-chunk SQL join.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
-from parley.corpora.models import Chunk, Corpus, Document
+from parley.corpora.models import Corpus
+from parley.search import snapshots
 from parley.search.bm25_index import LexicalIndex, build_index
 from parley.search.filters import BaseFilter, CompositeFilter, FilterCompiler
+from parley.search.snapshots import CorpusChunks
 
 HNSW_EF_SEARCH = 100
-_LOAD_BATCH = 4096
-# A corpus's BM25 postings are read from the whole FTS5 index (every corpus's chunks, ~30 µs
-# of CPU each on the 2-core machine) and take ~0.5 KB per chunk of the corpus. Past this many
-# chunks in the database a rebuild after each change would take over ~10 s, so corpora are
-# searched through FTS5 itself (with the postings budget) instead.
+# A corpus's BM25 postings are first built from the whole FTS5 index (every corpus's chunks,
+# ~30 µs of CPU each on the 2-core machine) and take ~0.5 KB per chunk of the corpus. Past this
+# many chunks in the database that first build would take over ~10 s, so corpora are searched
+# through FTS5 itself (with the postings budget) instead. An index already built is kept up to
+# date change by change whatever the size.
 MEMORY_INDEX_MAX_CHUNKS = 400_000
 
 
@@ -38,35 +40,6 @@ def from_blob(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype="<f4")
 
 
-@dataclass
-class CorpusChunks:
-    """One corpus's live chunks as arrays, valid for one ``index_version``."""
-
-    corpus_id: int
-    version: int
-    ids: np.ndarray  # int64, sorted
-    document_ids: np.ndarray  # int64, aligned with ids
-    # embedding size -> (positions into ids, float32 matrix); filled on first use of a size
-    vectors: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
-    # BM25 postings, built on first lexical search; None after that when the database is too
-    # large to hold them (``VectorCache.memory_index_max_chunks``)
-    lexical: LexicalIndex | None = None
-    lexical_checked: bool = False
-    documents: np.ndarray = field(init=False)  # the distinct document ids, sorted
-    chunk_documents: np.ndarray = field(init=False)  # each chunk's position in ``documents``
-
-    def __post_init__(self) -> None:
-        self.documents, self.chunk_documents = np.unique(self.document_ids, return_inverse=True)
-
-    def of_documents(self, document_ids: np.ndarray) -> np.ndarray:
-        """A mask of the chunks that belong to ``document_ids`` (any order, others ignored)."""
-        admitted = np.zeros(self.documents.size, dtype=bool)
-        found = np.searchsorted(self.documents, document_ids).clip(max=max(self.documents.size - 1, 0))
-        if self.documents.size:
-            admitted[found[self.documents[found] == document_ids]] = True
-        return admitted[self.chunk_documents]
-
-
 _VERSIONS = (
     select(Corpus.id, Corpus.index_version)
     .where(Corpus.id.in_(bindparam("ids", expanding=True)))
@@ -75,13 +48,19 @@ _VERSIONS = (
 
 
 class VectorCache:
-    """Per-process cache of each corpus's chunk ids, embeddings and BM25 postings (SQLite)."""
+    """Per-process cache of each corpus's chunk ids, embeddings and BM25 postings (SQLite).
+
+    Each search gets the snapshot of the version its own transaction sees. Bringing a snapshot
+    up to date, loading its vectors or postings on first use, and compacting it (on a thread of
+    its own, once a quarter of its slots are masked) happen one at a time (``_update_lock``):
+    concurrent searches that need the same work wait for it rather than repeat it, and each
+    update starts from the latest snapshot, whose arrays it extends.
+    """
 
     def __init__(self, memory_index_max_chunks: int = MEMORY_INDEX_MAX_CHUNKS) -> None:
         self.memory_index_max_chunks = memory_index_max_chunks
         self._lock = threading.Lock()
-        # One lexical build at a time: concurrent searches wait for it rather than repeat it.
-        self._build_lock = threading.Lock()
+        self._update_lock = threading.Lock()
         self._corpora: dict[int, CorpusChunks] = {}
 
     def corpora(self, session: Session, corpus_ids: list[int]) -> list[CorpusChunks]:
@@ -92,74 +71,57 @@ class VectorCache:
             with self._lock:
                 cached = self._corpora.get(corpus_id)
             if cached is None or cached.version != version:
-                cached = _load_chunks(session, corpus_id, version)
-                with self._lock:
-                    self._corpora[corpus_id] = cached
+                with self._update_lock:
+                    with self._lock:
+                        cached = self._corpora.get(corpus_id)
+                    if cached is None:
+                        cached = snapshots.load(session, corpus_id, version)
+                    elif cached.version != version:
+                        cached = snapshots.refresh(session, cached, version)
+                        if snapshots.needs_compaction(cached):
+                            threading.Thread(target=self._compact, args=(cached,), daemon=True).start()
+                    with self._lock:
+                        self._corpora[corpus_id] = cached
             out.append(cached)
         return out
 
+    def _compact(self, snapshot: CorpusChunks) -> None:
+        """Replaces ``snapshot`` with its compacted copy (~1 s at 100k chunks), unless it was
+        replaced meanwhile; searches keep using it until then."""
+        with self._update_lock:
+            with self._lock:
+                if self._corpora.get(snapshot.corpus_id) is not snapshot:
+                    return
+            compacted = snapshots.compacted(snapshot)
+            with self._lock:
+                self._corpora[snapshot.corpus_id] = compacted
+
     def vectors(self, session: Session, part: CorpusChunks, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """(slots, matrix) of the corpus's vectors of size ``dim``."""
         found = part.vectors.get(dim)
         if found is None:
-            found = _load_vectors(session, part, dim)
-            with self._lock:
-                part.vectors[dim] = found
-        return found
+            with self._update_lock:
+                found = part.vectors.get(dim)
+                if found is None:
+                    found = snapshots.load_vectors(session, part, dim)
+                    part.vectors[dim] = found
+        return found.positions, found.matrix
 
     def lexical(self, session: Session, part: CorpusChunks) -> LexicalIndex | None:
         """The corpus's BM25 postings (built on first use), or None when the database holds
-        more chunks than an in-memory index is kept for."""
+        more chunks than an in-memory index is first built for."""
         if part.lexical_checked:
             return part.lexical
-        with self._build_lock:
+        with self._update_lock:
             if not part.lexical_checked:
-                total = session.scalar(select(func.count()).select_from(Chunk)) or 0
-                small = total <= self.memory_index_max_chunks
-                part.lexical = build_index(session, part.ids) if small else None
+                small = snapshots.database_chunk_count(session) <= self.memory_index_max_chunks
+                part.lexical = build_index(session, *part.id_lookup(), part.ids.size) if small else None
                 part.lexical_checked = True
         return part.lexical
 
     def clear(self) -> None:
         with self._lock:
             self._corpora.clear()
-
-
-def _load_chunks(session: Session, corpus_id: int, version: int) -> CorpusChunks:
-    rows = session.execute(
-        select(Chunk.id, Chunk.document_id)
-        .join(Document, Document.id == Chunk.document_id)
-        .where(Chunk.corpus_id == corpus_id, Document.is_deleted.is_(False))
-        .order_by(Chunk.id)
-    ).all()
-    ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
-    document_ids = np.fromiter((row[1] for row in rows), dtype=np.int64, count=len(rows))
-    return CorpusChunks(corpus_id, version, ids, document_ids)
-
-
-def _load_vectors(session: Session, part: CorpusChunks, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """The corpus's vectors of size ``dim`` and their positions in ``part.ids``, read in
-    batches: holding every row's blob at once doubled the memory a load needs, and the process
-    kept that peak (measured at 100k × 384 with the model loaded: 531 MB resident, now 426)."""
-    result = session.execute(
-        select(Chunk.id, Chunk.embedding)
-        .where(Chunk.corpus_id == part.corpus_id, Chunk.embedding_dim == dim)
-        .order_by(Chunk.id)
-        .execution_options(yield_per=_LOAD_BATCH)
-    )
-    positions = np.empty(part.ids.size, dtype=np.int64)
-    matrix = np.empty((part.ids.size, dim), dtype=np.float32)
-    count = 0
-    for batch in result.partitions():
-        ids = np.fromiter((row[0] for row in batch), dtype=np.int64, count=len(batch))
-        found = np.searchsorted(part.ids, ids).clip(max=max(part.ids.size - 1, 0))
-        # Chunks written after the ids were read (a later index version) are left out.
-        known = part.ids[found] == ids if part.ids.size else np.zeros(ids.size, bool)
-        blobs = [row[1] for row, keep in zip(batch, known, strict=True) if keep]
-        kept = len(blobs)
-        positions[count : count + kept] = found[known]
-        matrix[count : count + kept] = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(kept, dim)
-        count += kept
-    return positions[:count], matrix[:count]
 
 
 def numpy_search(
@@ -204,7 +166,9 @@ def _kept_scores(matrix: np.ndarray, query_vector: np.ndarray, keep: np.ndarray)
     """The cosines of the kept rows. A filter admits whole documents, and a document's chunks
     are consecutive rows, so when the kept rows form few runs only those are multiplied: a
     filter keeping a quarter of 100k chunks in 50-chunk documents costs a quarter of the full
-    product. Many short runs (small documents) take the full product instead."""
+    product. Many short runs (small documents) take the full product instead. (BLAS on a run
+    and einsum on the whole matrix may differ in a score's last bit; einsum on each run would
+    not, but costs ~3× as much.)"""
     edges = np.diff(np.concatenate(([0], keep.view(np.int8), [0])))
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     kept = int((ends - starts).sum())
@@ -216,11 +180,17 @@ def _kept_scores(matrix: np.ndarray, query_vector: np.ndarray, keep: np.ndarray)
 
 
 def top_k(ids: np.ndarray, scores: np.ndarray, limit: int) -> list[tuple[int, float]]:
+    """The ``limit`` best, ties broken by chunk id: the result does not depend on the order of
+    the input (a corpus's slot order changes as its snapshot is updated)."""
     if ids.size == 0:
         return []
     k = min(limit, ids.size)
-    top = np.argpartition(-scores, k - 1)[:k]
-    top = top[np.argsort(-scores[top], kind="stable")]
+    if k < ids.size:
+        threshold = np.partition(scores, ids.size - k)[ids.size - k]
+        candidates = np.flatnonzero(scores >= threshold)
+    else:
+        candidates = np.arange(ids.size)
+    top = candidates[np.lexsort((ids[candidates], -scores[candidates]))[:k]]
     return [(int(ids[i]), float(scores[i])) for i in top]
 
 
