@@ -17,7 +17,10 @@ lookup, principal, a read transaction, the Ejento envelope). The client is ``wrk
 ``--connections`` connections; Debian package ``wrk``) or, without it, an asyncio/httpx
 generator in this process (slower than the servers: its figures are a floor). Rounds alternate
 the targets so machine noise falls on all of them; the median of the rounds is reported, with
-each Parley target as a share of the bare endpoint (target: authenticated GET >= 50%).
+each Parley target as a share of the bare endpoint (target: authenticated GET >= 50%). Also the
+CPU time each server spends per request (``/proc``, user + system over the run), steadier than
+requests/s when other work shares the machine, and the bare endpoint's CPU per request as a share
+of each target's.
 """
 
 from __future__ import annotations
@@ -118,22 +121,31 @@ def main() -> None:
             )
         auth = {HEADER: API_KEY}
         targets = [
-            ("bare FastAPI GET /bare", f"{bare.base}/bare", {}),
-            ("parley GET /healthz (no auth)", f"{parley.base}/healthz", {}),
-            ("parley GET /v2/api/auth/me", f"{parley.base}/v2/api/auth/me", auth),
-            (f"parley GET /v2/api/agent/{agent['id']}", f"{parley.base}/v2/api/agent/{agent['id']}", auth),
+            ("bare FastAPI GET /bare", f"{bare.base}/bare", {}, bare),
+            ("parley GET /healthz (no auth)", f"{parley.base}/healthz", {}, parley),
+            ("parley GET /v2/api/auth/me", f"{parley.base}/v2/api/auth/me", auth, parley),
+            (
+                f"parley GET /v2/api/agent/{agent['id']}",
+                f"{parley.base}/v2/api/agent/{agent['id']}",
+                auth,
+                parley,
+            ),
         ]
-        for _, url, headers in targets:  # warm up: imports, caches, connection pools
+        for _, url, headers, _ in targets:  # warm up: imports, caches, connection pools
             load(url, headers, 2, args.connections)
-        rates: dict[str, list[float]] = {label: [] for label, _, _ in targets}
-        p50s: dict[str, list[float]] = {label: [] for label, _, _ in targets}
+        rates: dict[str, list[float]] = {label: [] for label, *_ in targets}
+        p50s: dict[str, list[float]] = {label: [] for label, *_ in targets}
+        cpu_ms: dict[str, list[float]] = {label: [] for label, *_ in targets}
         for round_number in range(args.rounds):
-            for label, url, headers in targets:
+            for label, url, headers, server in targets:
+                cpu_before, started = server.cpu_seconds(), time.perf_counter()
                 rate, p50, errors = load(url, headers, args.seconds, args.connections)
+                requests = rate * (time.perf_counter() - started)
                 if errors:
                     raise SystemExit(f"{label}: {errors} responses were not 2xx")
                 rates[label].append(rate)
                 p50s[label].append(p50)
+                cpu_ms[label].append((server.cpu_seconds() - cpu_before) * 1000 / max(requests, 1))
             print(f"round {round_number + 1}/{args.rounds} done", flush=True)
     finally:
         parley.stop()
@@ -146,12 +158,20 @@ def main() -> None:
         + (f", parley env {' '.join(args.parley_env)}" if args.parley_env else "")
     )
     bare_rate = statistics.median(rates[targets[0][0]])
-    print(f"  {'target':34} {'req/s':>8} {'p50 ms':>7} {'share of bare':>13}   per round")
-    for label, _, _ in targets:
+    bare_cpu = statistics.median(cpu_ms[targets[0][0]])
+    print(
+        f"  {'target':34} {'req/s':>8} {'p50 ms':>7} {'share of bare':>13} {'CPU ms/req':>10} "
+        f"{'bare CPU share':>14}   per round"
+    )
+    for label, *_ in targets:
         rate = statistics.median(rates[label])
         rounds = " ".join(f"{r / b:.0%}" for r, b in zip(rates[label], rates[targets[0][0]], strict=True))
         p50 = statistics.median(p50s[label])
-        print(f"  {label:34} {rate:8.0f} {p50:7.2f} {rate / bare_rate:13.1%}   {rounds}")
+        cpu = statistics.median(cpu_ms[label])
+        print(
+            f"  {label:34} {rate:8.0f} {p50:7.2f} {rate / bare_rate:13.1%} {cpu:10.3f} "
+            f"{bare_cpu / cpu:14.1%}   {rounds}"
+        )
     print("  target: authenticated GET >= 50% of the bare endpoint's requests/s")
     if client == "python":
         print("  (python client: it saturates before the bare server does, so the shares are overstated)")

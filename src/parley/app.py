@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from parley.accounts import service as accounts
+from parley.accounts.principal_cache import PrincipalCache, watch_principal_writes
 from parley.answers.service import AnswerService
 from parley.console.router import build_router as build_console_router
 from parley.db import migrate
@@ -61,6 +62,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.read_sessions = create_session_factory(engine, writes=False)
         app.state.embedders = EmbedderProvider(settings)
         app.state.vector_cache = VectorCache()
+        watch_principal_writes()
+        app.state.principal_cache = PrincipalCache(
+            settings.auth.principal_cache_ttl_seconds, accounts.KEY_USE_RESOLUTION
+        )
         app.state.answers = AnswerService(
             settings,
             app.state.read_sessions,
@@ -96,7 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz(request: Request) -> JSONResponse:
+    async def healthz(request: Request) -> JSONResponse:
         ready = bool(request.app.state.ready)
         return JSONResponse(
             {"status": "ok" if ready else "starting", "ready": ready}, status_code=200 if ready else 503

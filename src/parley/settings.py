@@ -74,6 +74,11 @@ class AuthSettings(BaseModel):
     # For SuperOffice integrations that can only send a ticket: "SoTicket <value>" is checked
     # as a Parley API key or login token. Off: such requests get a 401 that says so.
     accept_soticket: bool = False
+    # How long a resolved credential (token or API key -> user, organisation, roles, key scope)
+    # is reused without reading the database. This process forgets it at once when it writes a
+    # change to keys, tokens, users or teams; other API processes see such a change only after
+    # this many seconds (docs/reliability.md). 0 turns the cache off.
+    principal_cache_ttl_seconds: float = Field(default=5.0, ge=0, le=60)
 
 
 class Settings(BaseSettings):

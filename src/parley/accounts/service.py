@@ -6,20 +6,22 @@ Plain typed functions taking a session; no HTTP here.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from parley.access.principal import API_KEY_CATEGORIES, API_KEY_SCOPES, CATEGORY_LEVELS, KeyScope, Principal
 from parley.accounts.models import ApiKey, AuthToken, Organization, TeamMember, User
+from parley.accounts.principal_cache import PRINCIPAL_NEUTRAL, Credential
 from parley.accounts.security import digest, encrypt_secret, hash_password, new_token, verify_password
 from parley.db.base import utcnow
 from parley.errors import AuthenticationError, ConflictError, InvalidInputError
 from parley.settings import Settings
 
 # last_used_on is refreshed at most this often, so reads do not turn into writes.
-_LAST_USED_RESOLUTION = timedelta(minutes=5)
+KEY_USE_RESOLUTION = timedelta(minutes=5)
 
 
 def create_organization(session: Session, name: str) -> Organization:
@@ -215,29 +217,101 @@ def create_api_key(
     return key, secret
 
 
-def user_for_api_key(session: Session, secret: str) -> tuple[User, ApiKey] | None:
-    key = session.scalars(select(ApiKey).where(ApiKey.secret_hash == digest(secret))).first()
-    if key is None or not key.is_active or key.revoked_on is not None:
-        return None
+# -- credentials on the request path ---------------------------------------------------------
+# Core statements built once: each resolves a credential, its live user and the user's team
+# roles (one row per team, or one row with NULL team columns) in a single query.
+
+_keys, _tokens = ApiKey.__table__, AuthToken.__table__
+_users, _members = User.__table__, TeamMember.__table__
+_PRINCIPAL_COLUMNS = (
+    _users.c.id,
+    _users.c.org_id,
+    _users.c.email,
+    _users.c.is_superuser,
+    _members.c.team_id,
+    _members.c.role,
+)
+_LIVE_USER = and_(_users.c.is_active.is_(True), _users.c.is_deleted.is_(False))
+_TOKEN_CREDENTIAL = (
+    select(_tokens.c.expires_on, *_PRINCIPAL_COLUMNS)
+    .select_from(
+        _tokens.join(_users, _users.c.id == _tokens.c.user_id).outerjoin(
+            _members, _members.c.user_id == _users.c.id
+        )
+    )
+    .where(
+        _tokens.c.token_hash == bindparam("digest"),
+        _tokens.c.kind == "access",
+        _tokens.c.revoked_on.is_(None),
+        _LIVE_USER,
+    )
+)
+_KEY_CREDENTIAL = (
+    select(
+        _keys.c.expires_on,
+        *_PRINCIPAL_COLUMNS,
+        _keys.c.id,
+        _keys.c.scope,
+        _keys.c.permissions,
+        _keys.c.last_used_on,
+    )
+    .select_from(
+        _keys.join(_users, _users.c.id == _keys.c.user_id).outerjoin(
+            _members, _members.c.user_id == _users.c.id
+        )
+    )
+    .where(
+        _keys.c.secret_hash == bindparam("digest"),
+        _keys.c.is_active.is_(True),
+        _keys.c.revoked_on.is_(None),
+        _LIVE_USER,
+    )
+)
+
+
+def credential_for_secret(session: Session, secret: str) -> Credential | None:
+    """A bearer value may be a login access token or an API key secret: the live credential it
+    names, with its user's principal, or None."""
+    hashed = digest(secret)
     now = utcnow()
-    if key.expires_on is not None and key.expires_on <= now:
+    rows = session.execute(_TOKEN_CREDENTIAL, {"digest": hashed}).all()
+    if rows:
+        expires_on = rows[0][0]
+        if expires_on <= now:
+            return None
+        return Credential(_principal_from_rows(rows, None), expires_on=expires_on)
+    rows = session.execute(_KEY_CREDENTIAL, {"digest": hashed}).all()
+    if not rows:
         return None
-    user = session.get(User, key.user_id)
-    if user is None or not user.is_active or user.is_deleted:
+    expires_on, key_id, scope, permissions, last_used_on = rows[0][0], *rows[0][7:]
+    if expires_on is not None and expires_on <= now:
         return None
-    return user, key
+    key_scope = KeyScope(scope=scope, permissions=dict(permissions or {}), api_key_id=key_id)
+    return Credential(_principal_from_rows(rows, key_scope), key_id, expires_on, last_used_on)
 
 
-def key_use_is_stale(key: ApiKey) -> bool:
-    return key.last_used_on is None or utcnow() - key.last_used_on > _LAST_USED_RESOLUTION
+def _principal_from_rows(rows: Sequence[Row], key_scope: KeyScope | None) -> Principal:
+    _, user_id, org_id, email, is_superuser = rows[0][:5]
+    return Principal(
+        user_id=user_id,
+        org_id=org_id,
+        email=email,
+        is_admin=is_superuser,
+        team_roles={row[5]: row[6] for row in rows if row[5] is not None},
+        key_scope=key_scope,
+    )
+
+
+def key_use_is_stale(last_used_on: datetime | None) -> bool:
+    return last_used_on is None or utcnow() - last_used_on > KEY_USE_RESOLUTION
 
 
 def mark_key_used(session: Session, key_id: int) -> None:
-    session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_on=utcnow()))
-
-
-def key_scope(key: ApiKey) -> KeyScope:
-    return KeyScope(scope=key.scope, permissions=dict(key.permissions or {}), api_key_id=key.id)
+    # Neutral for the principal cache: recording a use changes no one's access.
+    session.execute(
+        update(ApiKey).where(ApiKey.id == key_id).values(last_used_on=utcnow()),
+        execution_options={PRINCIPAL_NEUTRAL: True},
+    )
 
 
 # -- first start ---------------------------------------------------------------------------

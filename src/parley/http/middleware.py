@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextvars
+import itertools
 import json
 import logging
+import os
+import secrets
 import time
-import uuid
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -36,6 +39,27 @@ class Metrics:
         )
 
 
+class _RequestIds:
+    """Unique request ids without reading random bytes for each: a random prefix per process
+    (new after a fork) and a counter, 32 hex characters like a UUID's. They name requests; they
+    are not secrets."""
+
+    def __init__(self) -> None:
+        self.pid = -1
+
+    def next(self) -> str:
+        if os.getpid() != self.pid:
+            self.pid = os.getpid()
+            self.prefix = secrets.token_hex(8)
+            self.counter = itertools.count()
+        return f"{self.prefix}{next(self.counter):016x}"
+
+
+def _sane_request_id(value: bytes) -> str | None:
+    incoming = value.decode("latin-1")
+    return incoming if incoming and len(incoming) <= 64 and incoming.isprintable() else None
+
+
 class RequestContextMiddleware:
     """Assigns a request id (honouring a sane incoming ``X-Request-ID``), logs one line per
     request and records metrics labelled by route template, not raw path."""
@@ -43,15 +67,24 @@ class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        self.request_ids = _RequestIds()
+        # prometheus_client's labels() validates and locks on every call; the label sets are
+        # few (routes x statuses), so their children are kept here.
+        self._counters: dict[tuple[str, str, str, int], Any] = {}
+        self._histograms: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = (
-            incoming if incoming and len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
-        )
+        request_id = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                request_id = _sane_request_id(value)
+                break
+        if request_id is None:
+            request_id = self.request_ids.next()
+        id_header = (b"x-request-id", request_id.encode("latin-1"))
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
@@ -60,29 +93,40 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            template = getattr(route, "path", "unmatched")
-            surface = surface_for_path(scope["path"]).value
-            self.metrics.requests.labels(surface, scope["method"], template, str(status)).inc()
-            self.metrics.latency.labels(surface, template).observe(elapsed)
+            self._record(scope, status, elapsed)
+            request_id_var.reset(token)
+
+    def _record(self, scope: Scope, status: int, elapsed: float) -> None:
+        route = scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        method = scope["method"]
+        surface = surface_for_path(scope["path"]).value
+        counter = self._counters.get((surface, method, template, status))
+        if counter is None:
+            counter = self.metrics.requests.labels(surface, method, template, str(status))
+            self._counters[(surface, method, template, status)] = counter
+        counter.inc()
+        histogram = self._histograms.get((surface, template))
+        if histogram is None:
+            histogram = self._histograms[(surface, template)] = self.metrics.latency.labels(surface, template)
+        histogram.observe(elapsed)
+        if access_logger.isEnabledFor(logging.INFO):
             access_logger.info(
                 "request",
                 extra={
-                    "method": scope["method"],
+                    "method": method,
                     "route": template,
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 2),
                 },
             )
-            request_id_var.reset(token)
 
 
 class BodySizeLimitMiddleware:
@@ -98,16 +142,24 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        content_type = headers.get(b"content-type", b"").decode("latin-1").lower()
-        limit = (
-            self.limits.max_upload_bytes
-            if content_type.startswith("multipart/")
-            else self.limits.max_request_bytes
-        )
-        declared = headers.get(b"content-length")
+        declared = content_type = None
+        chunked = False
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                declared = value
+            elif name == b"content-type":
+                content_type = value
+            elif name == b"transfer-encoding":
+                chunked = True
+        multipart = content_type is not None and content_type[:10].lower() == b"multipart/"
+        limit = self.limits.max_upload_bytes if multipart else self.limits.max_request_bytes
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _too_large(scope, send, limit)
+            return
+        if not chunked and scope.get("http_version") in ("1.0", "1.1"):
+            # HTTP/1 framing: the server delivers no more than Content-Length, and no body at
+            # all without it or chunked encoding, so there is nothing to count.
+            await self.app(scope, receive, send)
             return
         received = 0
         too_large = False
@@ -188,3 +240,9 @@ def configure_logging(level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("uvicorn.access").disabled = True
+    # The JSON lines leave out the caller's file, line, thread and process: skip gathering them
+    # (the logging module's documented switches; findCaller walks the stack on every record).
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
