@@ -26,11 +26,11 @@ from tests.surfaces.ejento.factories import add_text, poll
 SO = "/api/v1/Agents/AI"
 
 
-def caller(world: World, actor: Actor) -> Actor:
+def caller(db: Session, actor: Actor) -> Actor:
     """The same key sent every way a surface reads one: the Ejento subscription header, a bearer
     token (Contextual, SuperOffice) and a JWT signed with it (Kore's ``auth`` header)."""
-    world.db.rollback()
-    client_id = world.db.scalar(select(ApiKey.client_id).where(ApiKey.secret_hash == digest(actor.secret)))
+    db.rollback()
+    client_id = db.scalar(select(ApiKey.client_id).where(ApiKey.secret_hash == digest(actor.secret)))
     token = jwt.encode({"sub": "reliability", "appId": client_id}, actor.secret, algorithm="HS256")
     return Actor(
         actor.client, actor.user, actor.secret, {"Authorization": f"Bearer {actor.secret}", "auth": token}
@@ -65,9 +65,9 @@ def populate(world: World, db: Session, label: str) -> Tenant:
     plain Member of another team; documents ingested, questions answered, usage recorded."""
     mine = f"{label}own"  # in every private row of the owner's
     org = world.org(f"{label} Org")
-    admin = caller(world, world.user(org, email=f"admin@{label}.example.com", admin=True))
-    owner = caller(world, world.user(org, email=f"owner@{label}.example.com"))
-    member = caller(world, world.user(org, email=f"member@{label}.example.com"))
+    admin = caller(world.db, world.user(org, email=f"admin@{label}.example.com", admin=True))
+    owner = caller(world.db, world.user(org, email=f"owner@{label}.example.com"))
+    member = caller(world.db, world.user(org, email=f"member@{label}.example.com"))
     team = world.team(org, {owner: "Owner"}, name=f"{mine} team")
     other_team = world.team(org, {member: "Member"}, name=f"{label} other team")
     project = world.project(team, name=f"{mine} project")

@@ -62,7 +62,7 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         for world in open_world(url, folder):
             tenant = populate(world, world.db, "fuzzqz")
             # Made last, so its ids are not the small integers generated data is full of.
-            fuzzer = caller(world, world.user(tenant.org, email="fuzzer@fuzzqz.example.com", admin=True))
+            fuzzer = caller(world.db, world.user(tenant.org, email="fuzzer@fuzzqz.example.com", admin=True))
             key_id = fuzzer.get("/v2/api/api-key").json()["data"][0]["id"]
         # The fuzz run's own app on the same database, started by schemathesis's ASGI client.
         app = create_app(make_settings(url, folder))

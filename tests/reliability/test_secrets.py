@@ -71,7 +71,7 @@ def test_passwords_tokens_and_keys_are_stored_only_hashed(world: World, db: Sess
 
 def test_api_keys_never_reach_the_logs(world: World, db: Session, caplog: pytest.LogCaptureFixture) -> None:
     org = world.org()
-    owner = caller(world, world.user(org))
+    owner = caller(world.db, world.user(org))
     project = world.project(world.team(org, {owner: "Owner"}))
     agent = make_agent(db, owner, project)
     corpus = make_corpus(db, owner)
@@ -115,7 +115,7 @@ def test_an_organisation_can_keep_its_usage_payloads_redacted(world: World, db: 
     response = {"choices": [{"message": {"content": "Zebras rest in June."}}], "usage": {"prompt_tokens": 7}}
     owners = {}
     for org in (quiet, plain):
-        owner = caller(world, world.user(org))
+        owner = caller(world.db, world.user(org))
         agent = make_agent(db, owner, world.project(world.team(org, {owner: "Owner"})))
         now = datetime.now(UTC)
         usage.record_call(

@@ -122,6 +122,10 @@ def revoke_api_key(key_id: int, principal: CurrentPrincipal, session: SessionDep
     key = session.scalars(stmt).first()
     if key is None:
         raise NotFoundError("API key")
+    # Like creation: a scoped key cannot act on other keys, but may always revoke itself.
+    scope = principal.key_scope
+    if scope is not None and scope.scope != "all" and scope.api_key_id != key.id:
+        raise PermissionDeniedError("Only a login session or an unrestricted key can revoke other API keys.")
     key.is_active = False
     key.revoked_on = utcnow()
     return ok(api_key_view(key), "API key revoked successfully.")
