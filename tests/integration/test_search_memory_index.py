@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from parley.accounts import service as accounts
 from parley.accounts.models import User
-from parley.corpora.documents import delete_documents
+from parley.corpora.documents import change_tags, delete_documents, edit_document
 from parley.corpora.models import Chunk, Corpus, Document
 from parley.db.engine import create_db_engine, create_session_factory, session_scope
 from parley.ingest.chunking import ChunkSpan
@@ -110,10 +110,15 @@ def rewrite(session: Session, document: Document, texts: list[str]) -> None:
     write_chunks(session, document, spans, [document.name] * len(texts), vectors, "hashed-words")
 
 
-def make_corpus(session: Session, owner: User, name: str, documents: dict[str, list[str]]) -> int:
+def empty_corpus(session: Session, owner: User, name: str = "c") -> Corpus:
     corpus = Corpus(org_id=owner.org_id, owner_id=owner.id, name=name)
     session.add(corpus)
     session.flush()
+    return corpus
+
+
+def make_corpus(session: Session, owner: User, name: str, documents: dict[str, list[str]]) -> int:
+    corpus = empty_corpus(session, owner, name)
     for title, texts in documents.items():
         add_document(session, corpus, title, texts)
     return corpus.id
@@ -344,9 +349,7 @@ def test_an_updated_cache_ranks_exactly_like_a_fresh_one(sessions):
     writes, reads = sessions
     with session_scope(writes) as session:
         owner = new_owner(session, "Org", "a@example.com")
-        corpus = Corpus(org_id=owner.org_id, owner_id=owner.id, name="c")
-        session.add(corpus)
-        session.flush()
+        corpus = empty_corpus(session, owner)
         for title, texts in DOCUMENTS.items():
             add_document(session, corpus, title, texts, {"kind": KINDS.get(title, "memo")})
         corpus_id, principal = corpus.id, accounts.load_principal(session, owner)
@@ -503,3 +506,47 @@ def test_a_change_to_the_corpus_settings_reloads_it(sqlite_sessions):
     hits = search(reads, cache, "glacier ice", [corpus_id])
     assert hits and all(h.vector_score is None for h in hits)
     assert ranked(reads, cache, corpus_id) == ranked(reads, VectorCache(), corpus_id)
+
+
+def test_a_remembered_filter_result_follows_metadata_tags_and_documents(sessions):
+    """The documents a filter admits are remembered per corpus version (SQLite): editing a
+    document's metadata or tags, adding or deleting a document must each change the answer."""
+    writes, reads = sessions
+    with session_scope(writes) as session:
+        owner = new_owner(session, "Org", "a@example.com")
+        corpus = empty_corpus(session, owner)
+        guide = add_document(session, corpus, "Guide", ["Reset the router password."], {"kind": "guide"})
+        report = add_document(
+            session, corpus, "Report", ["Router password reset report."], {"kind": "report"}
+        )
+        corpus_id = corpus.id
+    cache = VectorCache()  # one cache across every change, as in a server process
+    query = "router password reset"
+    tagged = parse_filter({"field": "tags", "operator": "equals", "value": "urgent"})
+
+    def admitted(filters) -> set[int]:  # type: ignore[no-untyped-def]
+        return {h.document_id for h in search(reads, cache, query, [corpus_id], filters=filters)}
+
+    def as_owner(session: Session):  # type: ignore[no-untyped-def]
+        return accounts.load_principal(session, session.get(User, owner.id))
+
+    assert admitted(ONLY_GUIDES) == {guide.id}
+    assert admitted(ONLY_GUIDES) == {guide.id}  # answered from the remembered result
+    if reads.kw["bind"].dialect.name == "sqlite":
+        assert len(cache.admitted) == 1
+    assert admitted(tagged) == set()
+
+    with session_scope(writes) as session:
+        edit_document(session, as_owner(session), report.id, {"metadata": {"kind": "guide"}})
+        change_tags(session, as_owner(session), guide.id, ["urgent"], [])
+    assert admitted(ONLY_GUIDES) == {guide.id, report.id}
+    assert admitted(tagged) == {guide.id}
+
+    with session_scope(writes) as session:
+        late = add_document(session, session.get(Corpus, corpus_id), "Late", [query], {"kind": "guide"}).id
+    assert admitted(ONLY_GUIDES) == {guide.id, report.id, late}
+
+    with session_scope(writes) as session:
+        delete_documents(session, as_owner(session), corpus_id, [guide.id])
+    assert admitted(ONLY_GUIDES) == {report.id, late}
+    assert admitted(tagged) == set()

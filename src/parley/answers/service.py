@@ -159,6 +159,18 @@ class _Prepared:
     tools: list[ApiTool] = field(default_factory=list)  # none while outbound calls are off
 
 
+@dataclass
+class Retrieval:
+    """What retrieval alone needs (``prepare_retrieval``): no model settings, tools, instructions
+    or history, which only an answer uses."""
+
+    principal: Principal
+    question: Question
+    corpus_ids: list[int]
+    top_k: int
+    embedder: Embedder
+
+
 @dataclass(frozen=True)
 class Status:
     step: str
@@ -211,15 +223,8 @@ class AnswerService:
     def prepare(self, principal: Principal, agent_id: int, question: Question) -> _Prepared:
         """Everything the answer needs from the database; raises (404/400) before any model runs."""
         started = time.perf_counter()
-        if not question.text.strip():
-            raise InvalidInputError("The question cannot be empty.")
         with session_scope(self.read_sessions) as session:
-            agent = agents.get_agent(session, principal, agent_id)
-            thread = None
-            if question.chat_thread_id is not None:
-                thread = threads.get_own_thread(session, principal, question.chat_thread_id)
-                if thread.agent_id != agent.id:
-                    raise NotFoundError("Chat Thread")
+            agent, thread = _agent_and_thread(session, principal, agent_id, question)
             history = (
                 list(question.history) if question.history is not None else _thread_history(session, thread)
             )
@@ -236,7 +241,7 @@ class AnswerService:
                 project_id=agent.project_id,
                 prefix_prompt=agent.prefix_prompt or "",
                 instructions=_instructions(session, agent),
-                top_k=max(1, min(agent.chunk_count or 5, 20)),
+                top_k=_chunk_count(agent),
                 corpus_ids=_searchable_corpora(session, agent, thread, question.corpus_ids),
                 thread_id=thread.id if thread else None,
                 thread_title=thread.title if thread else None,
@@ -302,13 +307,31 @@ class AnswerService:
         }
         yield answer
 
-    def retrieve(self, prepared: _Prepared) -> list[Source]:
-        """Retrieval only (no rewrite, no model): what the agent would answer from."""
-        query = prepared.question.text.strip()
-        calls: list[_Call] = []  # retrieval alone is not an answer: nothing is recorded
-        return self._search(
-            prepared, query, self._embed_query(self._org_embedder(prepared, calls), query, calls)
+    def prepare_retrieval(
+        self, session: Session, principal: Principal, agent_id: int, question: Question
+    ) -> Retrieval:
+        """``prepare`` for retrieval alone, in the caller's read transaction: the same checks of
+        the agent and the thread, the same corpora, and the organisation's embedder."""
+        agent, thread = _agent_and_thread(session, principal, agent_id, question)
+        started = _now()
+        try:
+            embedder = self.embedder(session, principal.org_id).embedder
+        except EmbeddingError as exc:
+            # Retrieval alone is not an answer: the failed call is not recorded.
+            raise _embedding_failure(exc, "", {}, started, []) from exc
+        return Retrieval(
+            principal=principal,
+            question=question,
+            corpus_ids=_searchable_corpora(session, agent, thread, question.corpus_ids),
+            top_k=_chunk_count(agent),
+            embedder=embedder,
         )
+
+    def retrieve(self, retrieval: Retrieval) -> list[Source]:
+        """Retrieval only (no rewrite, no model): what the agent would answer from."""
+        query = retrieval.question.text.strip()
+        calls: list[_Call] = []  # retrieval alone is not an answer: nothing is recorded
+        return self._search(retrieval, query, self._embed_query(retrieval.embedder, query, calls))
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -353,7 +376,7 @@ class AnswerService:
             )
         return vector
 
-    def _search(self, prepared: _Prepared, query: str, query_vector: Any) -> list[Source]:
+    def _search(self, prepared: _Prepared | Retrieval, query: str, query_vector: Any) -> list[Source]:
         with session_scope(self.read_sessions) as session:
             hits = hybrid_search(
                 session,
@@ -837,6 +860,25 @@ def _failed_call(
         error=exc,
         request_payload=exc.request_payload,
     )
+
+
+def _agent_and_thread(
+    session: Session, principal: Principal, agent_id: int, question: Question
+) -> tuple[Agent, ChatThread | None]:
+    """The agent and the question's thread, checked (404/400) before anything runs."""
+    if not question.text.strip():
+        raise InvalidInputError("The question cannot be empty.")
+    agent = agents.get_agent(session, principal, agent_id)
+    thread = None
+    if question.chat_thread_id is not None:
+        thread = threads.get_own_thread(session, principal, question.chat_thread_id)
+        if thread.agent_id != agent.id:
+            raise NotFoundError("Chat Thread")
+    return agent, thread
+
+
+def _chunk_count(agent: Agent) -> int:
+    return max(1, min(agent.chunk_count or 5, 20))
 
 
 def _agent_mode(session: Session, agent: Agent) -> str:

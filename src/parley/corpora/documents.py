@@ -247,10 +247,12 @@ def document_content(session: Session, principal: Principal, document_id: int) -
 
 
 def _sync_chunk_metadata(session: Session, document: Document) -> None:
-    """Filters read the chunk's copy of the metadata, so it changes with the document."""
+    """Filters read the chunk's copy of the metadata, so it changes with the document; the
+    version bump tells search caches of filter results (search/filter_cache.py) to recompute."""
     session.execute(
         update(Chunk).where(Chunk.document_id == document.id).values(chunk_metadata=chunk_metadata(document))
     )
+    bump_index_version(session, document.corpus_id)
 
 
 def edit_document(session: Session, principal: Principal, document_id: int, changes: dict) -> Document:

@@ -23,7 +23,15 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy import TextClause, text
 
 from parley.errors import InvalidInputError
@@ -92,15 +100,15 @@ class CompositeFilter(BaseModel):
 
 
 Filter = Annotated[Union[BaseFilter, CompositeFilter], Field(union_mode="left_to_right")]  # noqa: UP007
+# Built once: building the validator cost more than validating a filter (~0.3 ms a request).
+_FILTER_ADAPTER: TypeAdapter[BaseFilter | CompositeFilter] = TypeAdapter(Filter)
 
 
 def parse_filter(raw: Any) -> BaseFilter | CompositeFilter:
     """Validate a filter from a request body, with limits on depth and size."""
-    from pydantic import TypeAdapter, ValidationError
-
     _check_shape(raw, depth=1, counter=itertools.count(1))
     try:
-        return TypeAdapter(Filter).validate_python(raw)
+        return _FILTER_ADAPTER.validate_python(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))

@@ -8,6 +8,7 @@ to its candidates, in the search's own read transaction:
 * SQLite: the compiled filter selects the admitted documents in one query over ``documents``
   (the metadata chunks are filtered on is their document's), and both rankings keep only
   the chunks of those documents, as array masks over every match, before taking the top.
+  The admitted documents are remembered per filter and corpus version (``filter_cache``).
   Both rankings are computed in memory from per-corpus caches (``VectorCache``): exact cosine
   over the vectors, exact BM25 over postings read from FTS5.
 """
@@ -24,6 +25,7 @@ from parley.access.policy import corpus_visible
 from parley.access.principal import Principal
 from parley.corpora.models import Chunk, Corpus, Document
 from parley.search.bm25_index import inverse_document_frequencies
+from parley.search.filter_cache import filter_key
 from parley.search.filters import BaseFilter, CompositeFilter, FilterCompiler, filter_fields
 from parley.search.fusion import LEXICAL_WEIGHT, convex_fusion
 from parley.search.lexical import POSTINGS_BUDGET, fts5_matches, postgres_bm25, query_terms, word_tokens
@@ -129,7 +131,12 @@ def _allowed_chunks(
         f"SELECT filterable.id FROM {source} "
         f"WHERE filterable.corpus_id IN :corpus_ids AND NOT filterable.is_deleted AND {condition}"
     ).bindparams(bindparam("corpus_ids", expanding=True), corpus_ids=list(corpus_ids), **compiler.params)
-    admitted = np.array(session.scalars(statement).all(), dtype=np.int64)
+    # The versions this transaction reads decide the result (metadata edits bump them too).
+    versions = [(part.corpus_id, part.version) for part in parts]
+    admitted = cache.admitted.get(
+        filter_key(versions, source, condition, compiler.params),
+        lambda: np.array(session.scalars(statement).all(), dtype=np.int64),
+    )
     return [(part, part.allowed(admitted)) for part in parts]
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from parley.corpora.models import Corpus
 from parley.search import snapshots
 from parley.search.bm25_index import LexicalIndex, build_index
+from parley.search.filter_cache import AdmittedDocuments
 from parley.search.filters import BaseFilter, CompositeFilter, FilterCompiler
 from parley.search.snapshots import CorpusChunks
 
@@ -62,6 +63,8 @@ class VectorCache:
         self._lock = threading.Lock()
         self._update_lock = threading.Lock()
         self._corpora: dict[int, CorpusChunks] = {}
+        # The documents recent filters admitted, by corpus version (``filter_cache``).
+        self.admitted = AdmittedDocuments()
 
     def corpora(self, session: Session, corpus_ids: list[int]) -> list[CorpusChunks]:
         """The current arrays of each corpus, read in the caller's transaction."""
@@ -122,6 +125,7 @@ class VectorCache:
     def clear(self) -> None:
         with self._lock:
             self._corpora.clear()
+        self.admitted.clear()
 
 
 def numpy_search(

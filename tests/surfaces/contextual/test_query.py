@@ -350,6 +350,25 @@ def test_retrievals_only_writes_nothing(desk: Desk, db: Session):
     assert len(ok(limited)["retrieval_contents"]) == 1
 
 
+def test_retrievals_only_refuses_what_an_answer_refuses(desk: Desk, other: Caller):
+    """Retrieval alone is checked and prepared in one read of its own: the same refusals."""
+    only = {"retrievals_only": "true"}
+    assert_detail(desk.query("   ", params=only), 400, "empty")
+    assert_detail(desk.query("Hi", params=only, documents_filters={"field": "a", "operator": "near"}), 400)
+    assert_detail(desk.query("Hi", params=only, llm_model_id="gpt-4o"), 400, "llm_model_id")
+    assert_detail(desk.query("Hi", params=only, conversation_id="nope"), 404)
+    mine = ok(desk.query("How are refunds paid?"))["conversation_id"]
+    assert_detail(desk.query("Hi", caller=desk.tenant.admin, params=only, conversation_id=mine), 404)
+    r = other.post(
+        f"/v1/agents/{desk.agent_id}/query",
+        params=only,
+        json={"messages": [{"role": "user", "content": "Hi"}]},
+    )
+    assert_detail(r, 404, "Agent")
+    # The named model is checked, though retrieval alone does not use it.
+    assert ok(desk.query("refund", params=only, llm_model_id="parley-extractive"))["retrieval_contents"]
+
+
 def test_history_counts_only_for_multi_turn_agents(desk: Desk, db: Session):
     first = ok(desk.query("When must vacation be requested?"))
     follow_up = ok(desk.query("And when do they expire?", conversation_id=first["conversation_id"]))

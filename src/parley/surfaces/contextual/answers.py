@@ -352,12 +352,16 @@ def answer_json(
 
 
 def retrievals_only(
-    service: AnswerService, principal: Principal, plan: QueryPlan, conversation_id: str | None
+    service: AnswerService, principal: Principal, agent_id: str, body: QueryBody
 ) -> dict[str, Any]:
     """Retrieval without generation writes nothing: no conversation is opened, so without a
-    ``conversation_id`` the one returned is a fresh UUID that names no stored conversation."""
-    prepared = service.prepare(principal, plan.agent_id, plan.question)
-    sources = service.retrieve(prepared)
+    ``conversation_id`` the one returned is a fresh UUID that names no stored conversation.
+    The request is checked and its retrieval prepared in one read; the query is embedded
+    outside any transaction (the embedder may be a remote endpoint)."""
+    with session_scope(service.read_sessions) as session:
+        plan = plan_query(session, principal, agent_id, body)
+        retrieval = service.prepare_retrieval(session, principal, plan.agent_id, plan.question)
+    sources = service.retrieve(retrieval)
     with session_scope(service.read_sessions) as session:
         contents = retrieval_contents(session, [_from_source(s) for s in sources], include_text=True)
     thread_id = plan.question.chat_thread_id

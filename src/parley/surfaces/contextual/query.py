@@ -38,12 +38,12 @@ def query(
     retrievals_only: bool = False,
     include_retrieval_content_text: bool = False,
 ) -> dict | StreamingResponse:
+    if retrievals_only:
+        return answers.retrievals_only(_service(request), principal, agent_id, body)
     # Checked in a short read transaction of its own: none stays open while the model runs.
     with session_scope(_service(request).read_sessions) as session:
         plan = answers.plan_query(session, principal, agent_id, body)
     # The SDK sends "Accept: application/json" even when streaming: the body flag decides.
-    if retrievals_only:
-        return answers.retrievals_only(_service(request), principal, plan, body.conversation_id)
     if body.stream:
         events = answers.answer_stream(
             _service(request), principal, plan, include_retrieval_content_text, request_id_var.get()
