@@ -156,6 +156,8 @@ class _Prepared:
     # The agent's owner asking, or a test console: Kore's "developer" interactions.
     is_developer: bool
     started: float  # perf_counter() when preparing began: timings cover the whole path
+    # The organisation's embedder, or why it cannot be built (a failed call once the answer runs).
+    embedder: Embedder | EmbeddingError
     tools: list[ApiTool] = field(default_factory=list)  # none while outbound calls are off
 
 
@@ -234,6 +236,10 @@ class AnswerService:
                 else llm_configs.resolve_for_agent(session, agent)
             )
             api_key = llm_configs.api_key_for(config, self.settings) if config is not None else None
+            try:
+                embedder: Embedder | EmbeddingError = self.embedder(session, principal.org_id).embedder
+            except EmbeddingError as exc:
+                embedder = exc
             return _Prepared(
                 principal=principal,
                 agent_id=agent.id,
@@ -254,6 +260,7 @@ class AnswerService:
                 if self.settings.tools.allow_outbound_calls
                 else [],
                 started=started,
+                embedder=embedder,
             )
 
     def answer(self, prepared: _Prepared) -> Iterator[Event]:
@@ -336,13 +343,11 @@ class AnswerService:
     # -- steps -------------------------------------------------------------------------------
 
     def _org_embedder(self, prepared: _Prepared, calls: list[_Call]) -> Embedder:
-        """The organisation's embedder: the one that wrote its searchable vectors."""
-        started = _now()
-        try:
-            with session_scope(self.read_sessions) as session:
-                return self.embedder(session, prepared.principal.org_id).embedder
-        except EmbeddingError as exc:
-            raise _embedding_failure(exc, "", {}, started, calls) from exc
+        """The organisation's embedder (the one that wrote its searchable vectors), read by
+        ``prepare``; when it could not be built, a failed call."""
+        if isinstance(prepared.embedder, EmbeddingError):
+            raise _embedding_failure(prepared.embedder, "", {}, _now(), calls) from prepared.embedder
+        return prepared.embedder
 
     def _embed_query(self, embedder: Embedder, query: str, calls: list[_Call]) -> Any:
         """The query's vector; a remote embedding endpoint's call goes to the usage log, and its
