@@ -36,10 +36,11 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
+    from sqlalchemy.orm import Session, sessionmaker
 
     from parley.answers.sources import Source
     from parley.embeddings.base import Embedder
-    from parley.evaluation.squad import SquadQuestion
+    from parley.evaluation.squad import SquadData, SquadQuestion
 
 SQUAD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "squad-v1.1" / "dev-part-a.json"
 OFF_TOPIC = [
@@ -108,78 +109,25 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("PARLEY_ENVIRONMENT", "development")
 
-    from sqlalchemy import func, select
-    from sqlalchemy.orm import Session
-
-    from parley.accounts import service as accounts
     from parley.answers.citations import parse_citations, strip_citation_markers
     from parley.answers.extractive import answer_extractively
     from parley.answers.followups import suggest_followups
     from parley.answers.grounding import assess_grounding
-    from parley.answers.sources import sources_from_hits
-    from parley.app import prepare_database
-    from parley.corpora.models import Corpus, Document
-    from parley.db.engine import create_db_engine, create_session_factory, session_scope
-    from parley.evaluation.squad import gold_in_answer, load_squad, word_count
-    from parley.ingest.local import LocalItem, queue_items
-    from parley.ingest.pipeline import EmbedderProvider, make_worker
-    from parley.search.service import SearchOptions, hybrid_search
-    from parley.search.vector import VectorCache
-    from parley.settings import Settings
+    from parley.db.engine import session_scope
+    from parley.evaluation.squad import gold_in_answer, word_count
 
-    squad = load_squad(SQUAD)
-    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="parley-bench-"))
-    reuse = (data_dir / "parley.db").exists()
-    settings = Settings(data_dir=data_dir)
-    prepare_database(settings)
-    sessions = create_session_factory(create_db_engine(settings))
-    embedders = EmbedderProvider(settings)
-    embedder = embedders.get()
-
-    titles = list(dict.fromkeys(p.title for p in squad.paragraphs))
-    if not reuse:
-        started = time.perf_counter()
-        with session_scope(sessions) as session:
-            org = accounts.create_organization(session, "Bench")
-            user = accounts.create_user(session, org_id=org.id, email="bench@example.com", password=None)
-            for title in titles:
-                corpus = Corpus(org_id=org.id, owner_id=user.id, name=title)
-                session.add(corpus)
-                session.flush()
-                items = [
-                    LocalItem(document_name(p.title, p.index), p.context.encode(), "text")
-                    for p in squad.paragraphs
-                    if p.title == title
-                ]
-                queue_items(session, user, corpus, items)
-        worker = make_worker(settings, sessions, embedders)
-        while worker.run_once():
-            pass
-        print(f"ingested {len(squad.paragraphs)} paragraphs in {time.perf_counter() - started:.0f} s")
-    with session_scope(sessions) as session:
-        corpora = dict(session.execute(select(Corpus.name, Corpus.id)).all())
-        done = session.scalar(
-            select(func.count()).select_from(Document).where(Document.status == "completed")
-        )
-    assert done == len(squad.paragraphs), (done, len(squad.paragraphs))
+    index = open_squad_index(args.data_dir, args.top_k)
+    squad, sessions, embedder, search = index.squad, index.sessions, index.embedder, index.search
+    corpora = index.corpora
     paragraph_of = {document_name(p.title, p.index): i for i, p in enumerate(squad.paragraphs)}
-    options = SearchOptions(top_k=args.top_k)
-    cache = VectorCache()
 
-    def search(session: Session, question: str, corpus_ids: list[int]) -> tuple[np.ndarray, list[Source]]:
-        vector = embedder.embed_query(question)
-        return vector, sources_from_hits(
-            hybrid_search(session, cache, question, vector, corpus_ids, options=options)
-        )
-
-    half_of = {title: "ab"[i % 2] for i, title in enumerate(titles)}
     asked = squad.questions
     if args.half:
-        asked = [q for q in asked if half_of[squad.paragraphs[q.paragraph].title] == args.half]
+        asked = [q for q in asked if index.question_half(q) == args.half]
     questions = [asked[i] for i in spread(len(asked), args.limit)]
     if args.fit:
         with session_scope(sessions) as session:
-            fit_weights(questions, lambda text: search(session, text, list(corpora.values())), embedder)
+            fit_weights(questions, lambda text: search(session, text), embedder)
         return
     hit1 = hitk = in_answer = not_found = 0
     words: list[int] = []
@@ -189,9 +137,9 @@ def main() -> None:
     answer_ms: list[float] = []
     path_ms: list[float] = []
     with session_scope(sessions) as session:
-        search(session, "warm-up", list(corpora.values()))
+        search(session, "warm-up")
         for question in questions:
-            vector, sources = search(session, question.question, list(corpora.values()))
+            vector, sources = search(session, question.question)
             ranked = [paragraph_of[s.document_name] for s in sources]
             hit1 += ranked[:1] == [question.paragraph]
             hitk += question.paragraph in ranked
@@ -212,12 +160,12 @@ def main() -> None:
             in_answer += found
             not_found += not answer.found
             words.append(word_count(plain))
-            by_half[half_of[squad.paragraphs[question.paragraph].title]].append((found, words[-1]))
+            by_half[index.question_half(question)].append((found, words[-1]))
             followup_counts.append(len(followups))
 
         off_topic_found = 0
         for text in OFF_TOPIC:
-            vector, sources = search(session, text, list(corpora.values()))
+            vector, sources = search(session, text)
             off_topic_found += answer_extractively(text, sources, embedder, query_vector=vector).found
         held_out = [squad.questions[i] for i in spread(len(squad.questions), HELD_OUT_QUESTIONS)]
         held_out_found = 0
@@ -260,6 +208,97 @@ def main() -> None:
         f"{1 - off_topic_found / len(OFF_TOPIC):.0%} of {len(OFF_TOPIC)}; SQuAD questions with their "
         f"article left out {1 - held_out_found / len(held_out):.0%} of {len(held_out)}"
     )
+
+
+class SquadIndex:
+    """dev-part-a ingested into a SQLite data folder (one corpus per article, each paragraph a
+    text document named by :func:`document_name`) and a hybrid search over it."""
+
+    def __init__(
+        self,
+        squad: SquadData,
+        sessions: sessionmaker[Session],
+        embedder: Embedder,
+        corpora: dict[str, int],
+        top_k: int,
+    ) -> None:
+        from parley.search.vector import VectorCache
+
+        self.squad = squad
+        self.sessions = sessions
+        self.embedder = embedder
+        self.corpora = corpora  # article title as named in the corpus -> corpus id, in file order
+        self.top_k = top_k
+        self._cache = VectorCache()
+        self._half = {title: "ab"[i % 2] for i, title in enumerate(corpora)}
+
+    def question_half(self, question: SquadQuestion) -> str:
+        """ "a" for a question of the 1st, 3rd... article, "b" for the 2nd, 4th..."""
+        return self._half[self.squad.paragraphs[question.paragraph].title]
+
+    def search(
+        self, session: Session, question: str, corpus_ids: list[int] | None = None
+    ) -> tuple[np.ndarray, list[Source]]:
+        """The question's vector and its top-k sources over ``corpus_ids`` (default: all)."""
+        from parley.answers.sources import sources_from_hits
+        from parley.search.service import SearchOptions, hybrid_search
+
+        vector = self.embedder.embed_query(question)
+        ids = list(self.corpora.values()) if corpus_ids is None else corpus_ids
+        hits = hybrid_search(
+            session, self._cache, question, vector, ids, options=SearchOptions(top_k=self.top_k)
+        )
+        return vector, sources_from_hits(hits)
+
+
+def open_squad_index(data_dir: Path | None, top_k: int) -> SquadIndex:
+    """Ingest dev-part-a into ``data_dir`` (a new temporary folder when None), or reuse the
+    index already there."""
+    from sqlalchemy import func, select
+
+    from parley.accounts import service as accounts
+    from parley.app import prepare_database
+    from parley.corpora.models import Corpus, Document
+    from parley.db.engine import create_db_engine, create_session_factory, session_scope
+    from parley.evaluation.squad import load_squad
+    from parley.ingest.local import LocalItem, queue_items
+    from parley.ingest.pipeline import EmbedderProvider, make_worker
+    from parley.settings import Settings
+
+    squad = load_squad(SQUAD)
+    data_dir = data_dir or Path(tempfile.mkdtemp(prefix="parley-bench-"))
+    reuse = (data_dir / "parley.db").exists()
+    settings = Settings(data_dir=data_dir)
+    prepare_database(settings)
+    sessions = create_session_factory(create_db_engine(settings))
+    embedders = EmbedderProvider(settings)
+    titles = list(dict.fromkeys(p.title for p in squad.paragraphs))
+    if not reuse:
+        started = time.perf_counter()
+        with session_scope(sessions) as session:
+            org = accounts.create_organization(session, "Bench")
+            user = accounts.create_user(session, org_id=org.id, email="bench@example.com", password=None)
+            for title in titles:
+                corpus = Corpus(org_id=org.id, owner_id=user.id, name=title)
+                session.add(corpus)
+                session.flush()
+                items = [
+                    LocalItem(document_name(p.title, p.index), p.context.encode(), "text")
+                    for p in squad.paragraphs
+                    if p.title == title
+                ]
+                queue_items(session, user, corpus, items)
+        worker = make_worker(settings, sessions, embedders)
+        while worker.run_once():
+            pass
+        print(f"ingested {len(squad.paragraphs)} paragraphs in {time.perf_counter() - started:.0f} s")
+    with session_scope(sessions) as session:
+        corpora = dict(session.execute(select(Corpus.name, Corpus.id)).all())
+        done = session.scalar(
+            select(func.count()).select_from(Document).where(Document.status == "completed")
+        )
+    assert done == len(squad.paragraphs), (done, len(squad.paragraphs))
+    return SquadIndex(squad, sessions, embedders.get(), {t: corpora[t] for t in titles}, top_k)
 
 
 def fit_weights(
