@@ -2,8 +2,9 @@
 the answer, as a probability over a shortlist.
 
 1. Every sentence of every source is a candidate (a list item is read together with the line
-   that introduced the list; a line ending in a colon is only context; a sentence that two
-   overlapping chunks both hold is one candidate, from the better-ranked chunk).
+   that introduced the list; a Markdown heading or a line ending in a colon is only context; a
+   sentence that two overlapping chunks both hold is one candidate, from the better-ranked
+   chunk).
 2. Each candidate gets cheap lexical features (:func:`lexical_features`): idf-weighted recall of
    the question's words, their densest window, shared bigrams, the previous sentence's recall
    (pronouns refer back), whether it holds what the question type asks for (a date for "when",
@@ -48,6 +49,7 @@ SHORTLIST = 6
 _PROXIMITY_WINDOW = 8
 _FUZZY_PREFIX = 6
 _LIST_ITEM = re.compile(r"^(?:[-*+•]|\d{1,3}[.)])\s")
+_HEADING = re.compile(r"^#{1,6}\s")
 
 
 @dataclass(frozen=True)
@@ -103,10 +105,12 @@ def candidate_sentences(sources: Sequence[Source]) -> list[Candidate]:
     for source in sources:
         previous = ""
         for sentence in split_sentences(source.text):
-            # A line ending in a colon announces what follows; it is context, not an answer.
-            # Overlapping chunks (and duplicated documents) repeat sentences: one candidate each,
-            # or the repeats would share one sentence's probability and crowd the shortlist.
-            if not sentence.text.endswith(":") and sentence.text not in seen:
+            # A Markdown heading, or a line ending in a colon, announces what follows; it is
+            # context, not an answer. Overlapping chunks (and duplicated documents) repeat
+            # sentences: one candidate each, or the repeats would share one sentence's
+            # probability and crowd the shortlist.
+            announces = sentence.text.endswith(":") or _HEADING.match(sentence.text) is not None
+            if not announces and sentence.text not in seen:
                 seen.add(sentence.text)
                 candidates.append(Candidate(source, sentence, previous))
             # A list item's context is the line that introduced the list, not the item before.

@@ -61,6 +61,17 @@ def test_a_sentence_two_overlapping_chunks_hold_is_one_candidate_from_the_better
     assert len(candidates) == len(candidate_sentences([first])) + len(candidate_sentences([second])) - 1
 
 
+def test_a_markdown_heading_is_context_for_the_sentence_under_it_not_a_candidate(
+    sources_for: Sources,
+) -> None:
+    (source,) = sources_for([0])
+    policy = "The nightly hotel limit is 180 euros in most cities."
+    source = replace(source, text=f"## Hotels\n\n{policy}\n\n### Meals:\n\nThe daily allowance is 55 euros.")
+    candidates = candidate_sentences([source])
+    assert [c.sentence.text for c in candidates] == [policy, "The daily allowance is 55 euros."]
+    assert candidates[0].previous == "## Hotels"
+
+
 def test_lexical_features_reward_the_question_words_and_the_asked_type(sources_for: Sources) -> None:
     (source,) = sources_for([0])
     question = "When was Super Bowl 50 played by the Denver Broncos?"
