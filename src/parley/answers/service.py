@@ -75,6 +75,8 @@ TOOL_RULE = (
     "source: cite it the same way."
 )
 _PRONOUNS = re.compile(r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her|there)\b", re.I)
+# "And for trips abroad?", "What about Tokyo?": a question that opens like this continues the last one.
+_FOLLOW_UP_OPENING = re.compile(r"^\s*(?:and|also|but|or|then|what about|how about|same for)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -403,13 +405,13 @@ class AnswerService:
     def _rewrite(self, prepared: _Prepared, model: ChatModel | None, calls: list[_Call]) -> str:
         """A standalone search query: the question itself without history; with history, the
         model rewrites it, or (offline) the last turn's words are added when the question leans
-        on it (a pronoun, or only a few words)."""
+        on it (a pronoun, only a few words, or an opening like "and" or "what about")."""
         question = prepared.question.text.strip()
         if not prepared.history:
             return question
         if model is None:
             words = question.split()
-            if len(words) <= 4 or _PRONOUNS.search(question):
+            if len(words) <= 4 or _PRONOUNS.search(question) or _FOLLOW_UP_OPENING.match(question):
                 return f"{question} {prepared.history[-1].user}".strip()
             return question
         messages = [
