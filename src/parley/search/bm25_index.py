@@ -31,6 +31,7 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from parley.search.arrays import locate
 from parley.search.lexical import CONTEXT_WEIGHT, FTS5_TOKENIZER, K1, B
 
 # Instances (term, chunk, column) are read per term and processed this many at a time, which
@@ -40,10 +41,11 @@ _INSTANCES = text(
     "CREATE VIRTUAL TABLE IF NOT EXISTS temp.parley_chunk_instances "
     "USING fts5vocab(main, chunks_fts, instance)"
 )
-# One row per term in the index's term order; each chunk id doubled, plus one for the text column.
-_POSTINGS = text(
-    "SELECT term, group_concat(doc * 2 + (col = 'text'), ' ') FROM temp.parley_chunk_instances GROUP BY term"
-)
+# One row per term in the index's term order; each chunk id doubled, plus one for the text column
+# (``_add_batch`` unpacks them). Read from the whole index, or from the new chunks' table.
+_POSTINGS_OF = "SELECT term, group_concat(doc * 2 + (col = 'text'), ' ') FROM temp.{} GROUP BY term"
+_POSTINGS = text(_POSTINGS_OF.format("parley_chunk_instances"))
+_NEW_CHUNK_POSTINGS = text(_POSTINGS_OF.format("parley_new_chunk_instances"))
 # New chunks are tokenized here: same columns and tokenizer as ``chunks_fts`` (per connection).
 _NEW_CHUNK_TABLES = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS temp.parley_new_chunks "
@@ -255,12 +257,7 @@ def new_chunk_postings(
             for row, (context, body) in enumerate(zip(contexts, texts, strict=True))
         ],
     )
-    rows = session.execute(
-        text(
-            "SELECT term, group_concat(doc * 2 + (col = 'text'), ' ') "
-            "FROM temp.parley_new_chunk_instances GROUP BY term"
-        )
-    ).all()
+    rows = session.execute(_NEW_CHUNK_POSTINGS).all()
     session.execute(text("DELETE FROM temp.parley_new_chunks"))
     if not rows:  # chunks without a single token
         return _EMPTY, lengths
@@ -308,8 +305,7 @@ def _add_batch(
     packed = np.concatenate(batch)
     terms = np.repeat(np.asarray(batch_terms, dtype=np.int64), [a.size for a in batch])
     chunk_ids = packed >> 1
-    found = np.searchsorted(sorted_ids, chunk_ids).clip(max=sorted_ids.size - 1)
-    keep = sorted_ids[found] == chunk_ids
+    found, keep = locate(sorted_ids, chunk_ids)
     terms, positions = terms[keep], slots[found[keep]]
     column_weight = np.where(packed[keep] & 1, 1.0, CONTEXT_WEIGHT)
     lengths += np.bincount(positions, minlength=lengths.size)

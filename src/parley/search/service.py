@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from parley.access.policy import corpus_visible
 from parley.access.principal import Principal
 from parley.corpora.models import Chunk, Corpus, Document
+from parley.search.arrays import locate
 from parley.search.bm25_index import inverse_document_frequencies
 from parley.search.filter_cache import filter_key
 from parley.search.filters import BaseFilter, CompositeFilter, FilterCompiler, filter_fields
@@ -180,8 +181,7 @@ def _fts5_lexical(
         return []
     allowed = np.concatenate([part.ids if mask is None else part.ids[mask] for part, mask in parts])
     allowed.sort()
-    positions = np.searchsorted(allowed, ids).clip(max=max(allowed.size - 1, 0))
-    keep = allowed[positions] == ids if allowed.size else np.zeros(ids.size, bool)
+    _, keep = locate(allowed, ids)
     return top_k(ids[keep], scores[keep], options.candidates)
 
 

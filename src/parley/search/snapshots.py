@@ -34,6 +34,7 @@ from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from parley.corpora.models import Chunk, Corpus, Document
+from parley.search.arrays import locate
 from parley.search.bm25_index import LexicalIndex, new_chunk_postings
 
 _LOAD_BATCH = 4096
@@ -126,9 +127,8 @@ class CorpusChunks:
         if document_ids is None:
             return self.live
         admitted = np.zeros(self.documents.size, dtype=bool)
-        found = np.searchsorted(self.documents, document_ids).clip(max=max(self.documents.size - 1, 0))
-        if self.documents.size:
-            admitted[found[self.documents[found] == document_ids]] = True
+        found, present = locate(self.documents, document_ids)
+        admitted[found[present]] = True
         mask = admitted[self.chunk_documents]
         return mask if self.live is None else mask & self.live
 
@@ -266,9 +266,8 @@ def load_vectors(session: Session, part: CorpusChunks, dim: int) -> VectorRows:
     count = 0
     for batch in result.partitions():
         ids = np.fromiter((row[0] for row in batch), dtype=np.int64, count=len(batch))
-        found = np.searchsorted(sorted_ids, ids).clip(max=max(sorted_ids.size - 1, 0))
         # Chunks written after the ids were read (a later index version) are left out.
-        known = sorted_ids[found] == ids if sorted_ids.size else np.zeros(ids.size, bool)
+        found, known = locate(sorted_ids, ids)
         blobs = [row[1] for row, keep in zip(batch, known, strict=True) if keep]
         kept = len(blobs)
         positions[count : count + kept] = slots[found[known]]
