@@ -46,6 +46,7 @@ from transformers import AutoModel, AutoTokenizer
 if TYPE_CHECKING:
     from squad_offline import SquadIndex
 
+    from parley.answers.sentence_scoring import Candidate as ScoredSentence
     from parley.evaluation.squad import SquadQuestion
 
 MAX_LENGTH = 128
@@ -55,9 +56,9 @@ NO_PROBABILITY = 1e-4  # the answerer's probability for a candidate it did not s
 
 @dataclass
 class Candidate:
+    scored: ScoredSentence  # the answerer's candidate
     text: str  # "<context>: <sentence>", what the cross-encoder reads
     holds_answer: bool
-    words: int
     answerer_probability: float
 
 
@@ -149,9 +150,9 @@ def collect(index: SquadIndex, keep: int, limit: int | None) -> list[Asked]:
                         half,
                         [
                             Candidate(
+                                c,
                                 embedding_text(c),
                                 gold_in_answer(c.sentence.text, question.answers),
-                                len(c.sentence.text.split()),
                                 probability.get(id(c), NO_PROBABILITY),
                             )
                             for c in (candidates[j] for j in np.argsort(-lexical, kind="stable")[:keep])
@@ -250,12 +251,13 @@ def score(model: CrossEncoder, tokenizer: Any, item: Asked) -> list[float]:
 def compose(
     item: Asked, scores: list[float], beta: float, temperature: float, price: float
 ) -> tuple[bool, int]:
-    """(gold in answer, words) for the answer the answerer's rule would quote from these scores:
-    the best sentence, then others whose probability per word reaches ``price`` (at most three
-    sentences and 70 words, as in ``parley.answers.extractive``)."""
+    """(gold in answer, words) for the answer the answerer's own rule (``choose_sentences``)
+    would quote from these scores, at ``price`` per word; words as it counts them (a run-on
+    sentence clipped to ``MAX_ANSWER_WORDS``)."""
     import numpy as np
 
-    from parley.answers.extractive import MAX_ANSWER_WORDS, MAX_SENTENCES
+    from parley.answers.extractive import MAX_ANSWER_WORDS, choose_sentences
+    from parley.answers.sentence_scoring import Ranking
 
     if not item.candidates:
         return False, 0
@@ -263,15 +265,13 @@ def compose(
     probability = np.exp((combined - combined.max()) / temperature)
     probability /= probability.sum()
     order = [int(i) for i in np.argsort(-probability, kind="stable")]
-    chosen = [order[0]]
-    words = min(item.candidates[order[0]].words, MAX_ANSWER_WORDS)
-    for i in order[1:]:
-        length = min(item.candidates[i].words, MAX_ANSWER_WORDS)
-        fits = len(chosen) < MAX_SENTENCES and words + length <= MAX_ANSWER_WORDS
-        if fits and probability[i] / length >= price:
-            chosen.append(i)
-            words += length
-    return any(item.candidates[i].holds_answer for i in chosen), words
+    by_sentence = {id(c.scored): c for c in item.candidates}
+    ranking = Ranking(
+        [item.candidates[i].scored for i in order], [float(probability[i]) for i in order], [], []
+    )
+    chosen = [by_sentence[id(s)] for s in choose_sentences(ranking, price)]
+    words = sum(min(len(c.scored.sentence.text.split()), MAX_ANSWER_WORDS) for c in chosen)
+    return any(c.holds_answer for c in chosen), words
 
 
 def report(held_out: list[Asked], scores: list[list[float]]) -> None:
