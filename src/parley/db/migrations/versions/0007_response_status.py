@@ -1,0 +1,25 @@
+"""Agent responses: how each one ended. ``completed`` (the default, and every response written
+before this revision), ``cancelled`` (the client went away mid-stream: what was generated is
+kept) or ``failed`` (the model call failed after the stream had started).
+
+Revision ID: 0007
+Revises: 0006
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("agent_responses") as batch:
+        batch.add_column(sa.Column("status", sa.String(16), nullable=False, server_default="completed"))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("agent_responses") as batch:
+        batch.drop_column("status")
