@@ -25,13 +25,14 @@ import tempfile
 import time
 from pathlib import Path
 
-SCIFACT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scifact" / "corpus.jsonl"
+SCIFACT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scifact"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--scifact", type=Path, default=SCIFACT, help="BEIR SciFact folder")
     parser.add_argument("--docs", type=int, default=1000)
     parser.add_argument("--slices", type=int, default=5, help="alternations of raw and pipeline")
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
@@ -52,7 +53,10 @@ def main() -> None:
     from parley.ingest.pipeline import EmbedderProvider, chunk_context, make_worker
     from parley.settings import Settings
 
-    entries = [json.loads(line) for line, _ in zip(SCIFACT.open(), range(args.docs), strict=False)]
+    entries = [
+        json.loads(line)
+        for line, _ in zip((args.scifact / "corpus.jsonl").open(), range(args.docs), strict=False)
+    ]
     data_dir = Path(tempfile.mkdtemp(prefix="parley-bench-"))
     atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
     settings = Settings(data_dir=data_dir, database_url=args.database_url)

@@ -45,7 +45,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def build_corpus(sessions, chunks: int, postgres: bool) -> int:  # type: ignore[no-untyped-def]
+def build_corpus(sessions, scifact: Path, chunks: int, postgres: bool) -> int:  # type: ignore[no-untyped-def]
     """A corpus of ``chunks`` chunks written straight into the database; returns its id."""
     from sqlalchemy import insert
 
@@ -57,7 +57,7 @@ def build_corpus(sessions, chunks: int, postgres: bool) -> int:  # type: ignore[
 
     rng = random.Random(7)
     sentences = []
-    for line in (SCIFACT / "corpus.jsonl").open():
+    for line in (scifact / "corpus.jsonl").open():
         sentences += [s.strip() + "." for s in json.loads(line)["text"].split(". ") if len(s) > 20]
     vectors = np.random.default_rng(7).standard_normal((chunks, 384)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -115,6 +115,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--scifact", type=Path, default=SCIFACT, help="BEIR SciFact folder")
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
@@ -137,7 +138,7 @@ def main() -> None:
     from parley.search.vector import VectorCache
     from parley.settings import Settings
 
-    queries = [json.loads(line)["text"] for line in (SCIFACT / "queries.jsonl").open()][: args.queries]
+    queries = [json.loads(line)["text"] for line in (args.scifact / "queries.jsonl").open()][: args.queries]
 
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="parley-bench-"))
     reuse = args.database_url is None and (data_dir / "parley.db").exists()
@@ -151,7 +152,7 @@ def main() -> None:
         with sessions() as session:
             corpus_id = session.scalar(select(Corpus.id).where(Corpus.name == "bench"))
     else:
-        corpus_id = build_corpus(sessions, args.chunks, postgres)
+        corpus_id = build_corpus(sessions, args.scifact, args.chunks, postgres)
         if postgres:
             with engine.begin() as conn:
                 conn.exec_driver_sql("ANALYZE")

@@ -40,7 +40,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from serving import API_KEY, ejento_data, start_bare, start_parley  # noqa: E402
 
-SCIFACT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scifact" / "corpus.jsonl"
+SCIFACT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scifact"
 QUESTION = "Do mitochondria play a role in the remodelling of the heart after injury?"
 EMBEDDER_ALONE = """
 import json, time
@@ -152,10 +152,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--scifact", type=Path, default=SCIFACT, help="BEIR SciFact folder")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--documents", type=int, default=20, help="SciFact abstracts to index")
     args = parser.parse_args()
-    documents = [json.loads(line) for line, _ in zip(SCIFACT.open(), range(args.documents), strict=False)]
+    documents = [
+        json.loads(line)
+        for line, _ in zip((args.scifact / "corpus.jsonl").open(), range(args.documents), strict=False)
+    ]
 
     rounds = []
     for number in range(args.rounds):

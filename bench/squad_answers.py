@@ -148,13 +148,14 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--questions", type=int, default=1000, help="0: all 5,696")
+    parser.add_argument("--squad", type=Path, default=SQUAD, help="SQuAD v1.1 JSON file")
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--data-dir", type=Path, default=None)
     args = parser.parse_args()
 
     from parley.evaluation.squad import gold_in_answer, word_count
 
-    articles = json.loads(SQUAD.read_text())["data"]
+    articles = json.loads(args.squad.read_text())["data"]
     per_article = [
         [(qa, f"{a['title']}/{i}") for i, p in enumerate(a["paragraphs"]) for qa in p["qas"]]
         for a in articles

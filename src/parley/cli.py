@@ -306,6 +306,26 @@ def _owner(session, settings: Settings, email: str | None):  # type: ignore[no-u
     return user
 
 
+# `parley eval` without --email works as this user, in an organisation of its own: an evaluation
+# needs no account, and its corpus must not land among anyone's documents. The address is in a
+# reserved domain (RFC 2606) and the user has no password, so nobody can sign in as it.
+EVALUATION_ORG = "Retrieval evaluation (parley eval)"
+EVALUATION_EMAIL = "evaluation@parley.invalid"
+
+
+def _evaluation_owner(session):  # type: ignore[no-untyped-def]
+    """The evaluation user, with its organisation created on the first run and reused after."""
+    from parley.accounts import service as accounts
+
+    user = accounts.get_user_by_email(session, EVALUATION_EMAIL)
+    if user is None:
+        organization = accounts.create_organization(session, EVALUATION_ORG)
+        user = accounts.create_user(
+            session, org_id=organization.id, email=EVALUATION_EMAIL, password=None, created_by="parley eval"
+        )
+    return user
+
+
 def _process_with_progress(settings: Settings, sessions, document_ids: list[int], workers: int) -> dict:  # type: ignore[no-untyped-def]
     """Run ingestion workers in this process until the documents are done; show progress."""
     from collections import Counter
@@ -400,7 +420,12 @@ def eval_retrieval(
     beir: Annotated[Path, typer.Option(help="BEIR folder with corpus.jsonl and queries.jsonl.")],
     qrels: Annotated[Path, typer.Option(help="Judgements (TSV: query-id, corpus-id, score).")],
     corpus: Annotated[str, typer.Option(help="Corpus to (re)use for the data set.")] = "beir-eval",
-    email: Annotated[str | None, typer.Option(help="User who owns the corpus.")] = None,
+    email: Annotated[
+        str | None,
+        typer.Option(
+            help=f"User who owns the corpus (default: {EVALUATION_EMAIL}, in an organisation of its own)."
+        ),
+    ] = None,
     workers: Annotated[int, typer.Option(help="Ingestion worker threads.")] = 1,
     limit_queries: Annotated[int | None, typer.Option(help="Evaluate only the first N queries.")] = None,
 ) -> None:
@@ -428,7 +453,7 @@ def eval_retrieval(
         data = BeirData(data.corpus, dict(list(data.queries.items())[:limit_queries]), data.qrels)
     sessions = create_session_factory(create_db_engine(settings))
     with session_scope(sessions) as session:
-        owner = _owner(session, settings, email)
+        owner = _owner(session, settings, email) if email else _evaluation_owner(session)
         org_id = owner.org_id
         target = corpus_by_name(session, owner, corpus)
         corpus_id = target.id

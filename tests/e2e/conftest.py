@@ -15,12 +15,13 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import TEST_DATA
 from tests.support.processes import ServerProcess, parley_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
-DOCS = ROOT.parent / "shared" / "data" / "docs"
+DOCS = TEST_DATA / "docs"
 PDF = DOCS / "pdf" / "multi_page.pdf"
 BROWSER_ARGS = [
     "--headless",

@@ -100,3 +100,45 @@ def test_cli_ingest_reports_completed_and_failed_files(database_url, tmp_path):
     )
     assert again.returncode == 2
     assert "failed" in again.stderr and "broken.pdf" in again.stderr
+
+
+def test_cli_eval_without_email_works_in_an_organisation_of_its_own(database_url, tmp_path):
+    """A fresh data folder has no user: the evaluation makes its own, and a rerun reuses its corpus."""
+    beir = tmp_path / "beir"
+    beir.mkdir()
+    documents = {
+        "d1": ("Paid leave", "Staff get twenty-five days of paid leave a year."),
+        "d2": ("Expenses", "Expense reports are due on the fifth working day of each month."),
+        "d3": ("Laptops", "Every new hire receives a laptop on the first morning."),
+    }
+    queries = {"q1": "how many days of paid leave", "q2": "when are expense reports due"}
+    (beir / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, (t, x) in documents.items())
+    )
+    (beir / "queries.jsonl").write_text(
+        "".join(json.dumps({"_id": i, "text": q}) + "\n" for i, q in queries.items())
+    )
+    qrels = tmp_path / "qrels.tsv"
+    qrels.write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n")
+    env = parley_env(database_url, tmp_path)
+    command = ["eval", "retrieval", "--beir", str(beir), "--qrels", str(qrels)]
+
+    first = run_cli(command, env)
+    assert first.returncode == 0, first.stderr
+    assert "ingesting 3 documents" in first.stderr
+    assert "queries 2  nDCG@10 1.0000  recall@100 1.0000" in first.stdout
+    again = run_cli(command, env)
+    assert again.returncode == 0, again.stderr
+    assert "ingesting" not in again.stderr and "nDCG@10 1.0000" in again.stdout
+
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        owners = connection.execute(
+            text(
+                "SELECT o.org_name, u.email, u.password_hash FROM corpora c"
+                " JOIN users u ON u.id = c.owner_id JOIN organizations o ON o.id = c.org_id"
+                " WHERE c.name = 'beir-eval'"
+            )
+        ).all()
+    engine.dispose()
+    assert owners == [("Retrieval evaluation (parley eval)", "evaluation@parley.invalid", None)]

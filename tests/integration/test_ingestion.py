@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -18,8 +17,9 @@ from parley.jobs.models import Job
 from parley.search.filters import parse_filter
 from parley.search.service import hybrid_search
 from parley.search.vector import VectorCache
+from tests.conftest import TEST_DATA
 
-DOCS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "docs"
+DOCS = TEST_DATA / "docs"
 
 
 @pytest.fixture(scope="session")

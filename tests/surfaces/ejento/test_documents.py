@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -17,6 +16,7 @@ from parley.jobs.models import Job
 from parley.search.filters import parse_filter
 from parley.search.service import hybrid_search
 from parley.search.vector import VectorCache
+from tests.conftest import TEST_DATA
 from tests.support.world import Actor, World
 from tests.surfaces.ejento.factories import (
     QUEUED,
@@ -33,7 +33,7 @@ from tests.surfaces.ejento.factories import (
     upload,
 )
 
-DOCS = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "docs"
+DOCS = TEST_DATA / "docs"
 VIEW_KEYS = {
     "id", "corpus", "user", "name", "content_type", "source", "upload_from", "mime_type", "size_bytes",
     "content_hash", "status", "step", "status_reason", "page_count", "chunk_count", "token_count", "tags",

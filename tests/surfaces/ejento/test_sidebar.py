@@ -1,4 +1,4 @@
-"""Every endpoint of Ejento's V2 Legacy sidebar (seeds/000_*.txt and 001_*.txt) has a row in
+"""Every endpoint of Ejento's V2 Legacy sidebar (tests/data/ejento/v2-legacy-sidebar.txt) has a row in
 docs/api/ejento*.md whose method and path are a route of the app: nothing the sidebar lists
 is left undocumented or unserved."""
 
@@ -9,31 +9,23 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from tests.conftest import SHARED_DIR
+from tests.conftest import TEST_DATA
 
-SEEDS = SHARED_DIR / "seeds"
+SIDEBAR = TEST_DATA / "ejento" / "v2-legacy-sidebar.txt"
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "api"
-_BULLET = re.compile(r"^(\s*)• (.+)$")
 _METHOD = re.compile(r"GET|POST|PUT|PATCH|DELETE")
 
 
 def sidebar_endpoints() -> list[tuple[str, str]]:
-    """(group, endpoint name) under "Endpoints": groups at depth 2, endpoints at depth 3."""
-    found: dict[tuple[str, str], None] = {}
-    for seed in sorted(SEEDS.glob("00[01]_*.txt")):
-        group, inside = "", False
-        for line in seed.read_text(encoding="utf-8").splitlines():
-            match = _BULLET.match(line)
-            if not match:
-                continue
-            depth, name = len(match.group(1)) // 2, match.group(2).strip()
-            if depth == 1:
-                inside = name == "Endpoints"
-            elif inside and depth == 2:
-                group = name
-            elif inside and depth == 3:
-                found[(group, name)] = None
-    return list(found)
+    """(group, endpoint name): a group's name starts its line, its endpoints are indented below it."""
+    found: list[tuple[str, str]] = []
+    group = ""
+    for line in SIDEBAR.read_text(encoding="utf-8").splitlines():
+        if line.startswith("  "):
+            found.append((group, line.strip()))
+        elif line:
+            group = line
+    return found
 
 
 def documented_rows() -> dict[str, list[tuple[str, str]]]:

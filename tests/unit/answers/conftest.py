@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import pytest
 
 from parley.answers.sources import Source
 from parley.embeddings import Embedder, create_embedder
 from parley.evaluation.squad import SquadData, load_squad
+from tests.conftest import TEST_DATA
 
-SQUAD_FILE = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "squad-v1.1" / "dev-part-a.json"
+SQUAD_FILE = TEST_DATA / "squad" / "dev-subset.json"
 
 
 @pytest.fixture(scope="session")

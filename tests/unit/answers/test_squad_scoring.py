@@ -6,9 +6,10 @@ from parley.evaluation.squad import SquadData, gold_in_answer, normalize_answer,
 
 
 def test_load_squad_keeps_paragraphs_questions_and_every_gold_answer(squad: SquadData) -> None:
-    # The README's figures for dev-part-a: 24 articles, 5,696 questions.
-    assert len({p.title for p in squad.paragraphs}) == 24
-    assert len(squad.questions) == 5696
+    # The figures tests/data/README.md gives for the subset: 8 articles, 383 paragraphs, 2,380 questions.
+    assert len({p.title for p in squad.paragraphs}) == 8
+    assert len(squad.paragraphs) == 383
+    assert len(squad.questions) == 2380
     first = squad.questions[0]
     assert first.question == "Which NFL team represented the AFC at Super Bowl 50?"
     assert first.answers == ("Denver Broncos", "Denver Broncos", "Denver Broncos")

@@ -1,4 +1,4 @@
-"""Tests for parley.ingest.parsers against the shared sample documents and hostile inputs.
+"""Tests for parley.ingest.parsers against the sample documents in tests/data/docs and hostile inputs.
 
 The samples' expected Markdown comes from a different converter (docling), so the content checks
 compare normalised word multisets (order-insensitive) instead of exact text, and check that the
@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from parley.ingest.parsers import Block, ParsedDocument, ParseError, detect_format, parse_document
+from tests.conftest import TEST_DATA
 
-DOCS = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "docs"
+DOCS = TEST_DATA / "docs"
 
 # sample -> minimum fraction of the expected words (multiset) found in our output.
 # Measured values are noted; thresholds sit a little below them.
@@ -48,21 +49,15 @@ HEADING_EXCEPTIONS: dict[str, set[str]] = {
 TABLE_SAMPLES = [name for name in SAMPLES if not name.startswith("pdf/")]
 
 
-def _docs_dir() -> Path:
-    if not DOCS.is_dir():
-        pytest.fail(f"sample documents folder not found: {DOCS}")
-    return DOCS
-
-
 @cache
 def _parsed(name: str) -> ParsedDocument:
-    path = _docs_dir() / name
+    path = DOCS / name
     return parse_document(path.read_bytes(), filename=path.name)
 
 
 @cache
 def _expected(name: str) -> str:
-    text = (_docs_dir() / "expected" / f"{Path(name).name}.md").read_text(encoding="utf-8")
+    text = (DOCS / "expected" / f"{Path(name).name}.md").read_text(encoding="utf-8")
     if name == "html/wiki_duck.html":
         # Everything before the article body is menus, language links and the table of contents,
         # which the parser drops on purpose; the article runs from the lead paragraph to the end.
@@ -113,7 +108,6 @@ def _squash(text: str) -> str:
 
 
 def test_samples_folder_exists() -> None:
-    assert _docs_dir().is_dir()
     for name in SAMPLES:
         assert (DOCS / name).is_file(), name
         assert (DOCS / "expected" / f"{Path(name).name}.md").is_file(), name
@@ -518,7 +512,7 @@ def test_pdf_with_owner_password_only_is_readable(algorithm: str) -> None:
 
 @pytest.mark.parametrize("name", list(SAMPLES))
 def test_truncated_samples_never_crash(name: str) -> None:
-    data = (_docs_dir() / name).read_bytes()
+    data = (DOCS / name).read_bytes()
     for cut in (len(data) // 3, len(data) - 7):
         try:
             parse_document(data[:cut], Path(name).name)
