@@ -1,0 +1,47 @@
+"""Rate-limit state in a table of its own.
+
+- ``kore_rate_windows``: the calls of a bot's current minute and hour on the Kore usage-logs
+  API, which were kept in ``agents.settings["kore_rate_usage"]``. That key is removed from every
+  agent; the windows start over (they last at most an hour).
+
+Revision ID: 0008
+Revises: 0007
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def upgrade() -> None:
+    op.create_table(
+        "kore_rate_windows",
+        sa.Column("agent_id", ID, nullable=False),
+        sa.Column("window", sa.String(8), nullable=False),
+        sa.Column("window_start", sa.BigInteger(), nullable=False),
+        sa.Column("calls", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["agent_id"], ["agents.id"], name="fk_kore_rate_windows_agent_id_agents", ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("agent_id", "window", name="pk_kore_rate_windows"),
+    )
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "UPDATE agents SET settings = settings - 'kore_rate_usage' "
+            "WHERE settings -> 'kore_rate_usage' IS NOT NULL"
+        )
+    else:
+        op.execute(
+            "UPDATE agents SET settings = json_remove(settings, '$.kore_rate_usage') "
+            "WHERE json_extract(settings, '$.kore_rate_usage') IS NOT NULL"
+        )
+
+
+def downgrade() -> None:
+    op.drop_table("kore_rate_windows")
