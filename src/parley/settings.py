@@ -12,6 +12,9 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from parley.accounts.secret_policy import check_given_key, check_password
+from parley.errors import InvalidInputError
+
 DEV_SECRET_KEY = "parley-development-secret-key-do-not-use-in-production"
 
 
@@ -119,6 +122,14 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "PARLEY_SECRET_KEY must be at least 32 characters and not the development key."
                 )
+        # Checked on every start, so a weak value is refused even where an older version took it.
+        try:
+            if self.init_admin_password is not None:
+                check_password(self.init_admin_password.get_secret_value(), "PARLEY_INIT_ADMIN_PASSWORD")
+            if self.init_api_key is not None:
+                check_given_key(self.init_api_key.get_secret_value(), "PARLEY_INIT_API_KEY")
+        except InvalidInputError as exc:
+            raise ValueError(exc.message) from exc
         return self
 
     @property

@@ -100,7 +100,8 @@ class AuthToken(IdMixin, Base):
 
 class ApiKey(IdMixin, CreatedMixin, Base):
     """Scoped API keys. The secret is stored as a SHA-256 digest for lookup; a copy encrypted
-    with the server secret is kept only because Kore-style JWTs are HMAC-signed with it."""
+    with the server secret is kept only because Kore-style JWTs are HMAC-signed with it.
+    ``prefix`` is a display hint of the key's first few characters, far too few to use it."""
 
     __tablename__ = "api_keys"
 
@@ -118,3 +119,4 @@ class ApiKey(IdMixin, CreatedMixin, Base):
     expires_on: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     last_used_on: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     revoked_on: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+

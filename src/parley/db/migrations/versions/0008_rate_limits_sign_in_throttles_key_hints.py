@@ -1,8 +1,11 @@
-"""Rate-limit state in a table of its own.
+"""Rate-limit state in a table of its own, and API key hints too short to use.
 
 - ``kore_rate_windows``: the calls of a bot's current minute and hour on the Kore usage-logs
   API, which were kept in ``agents.settings["kore_rate_usage"]``. That key is removed from every
   agent; the windows start over (they last at most an hour).
+- ``api_keys.prefix`` held a key's first 8 characters, the whole of a key of 8 characters or
+  fewer. It keeps the first 4 of a longer key and nothing of a shorter one; new keys store 6
+  characters of at least 24 (accounts/secret_policy.py).
 
 Revision ID: 0008
 Revises: 0007
@@ -41,6 +44,9 @@ def upgrade() -> None:
             "UPDATE agents SET settings = json_remove(settings, '$.kore_rate_usage') "
             "WHERE json_extract(settings, '$.kore_rate_usage') IS NOT NULL"
         )
+    op.execute(
+        "UPDATE api_keys SET prefix = CASE WHEN length(prefix) >= 8 THEN substr(prefix, 1, 4) ELSE '' END"
+    )
 
 
 def downgrade() -> None:
