@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from parley.db.base import (
@@ -120,3 +120,14 @@ class ApiKey(IdMixin, CreatedMixin, Base):
     last_used_on: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     revoked_on: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
+
+class SignInThrottle(Base):
+    """Recent failed password sign-ins of one subject, an account (``account:<email>``, known
+    or not) or a client address (``address:<ip>``), and until when its sign-ins are refused."""
+
+    __tablename__ = "sign_in_throttles"
+
+    subject: Mapped[str] = mapped_column(String(400), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failure_on: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

@@ -83,11 +83,13 @@ def load_principal(session: Session, user: User, key_scope: KeyScope | None = No
 # -- login tokens ------------------------------------------------------------------------
 
 
-def authenticate_password(session: Session, email: str, password: str) -> User:
+def password_user(session: Session, email: str, password: str) -> User | None:
+    """The live user with this email and password (its last_login recorded), else None. The
+    caller throttles attempts (http/sign_in.py): this is the argon2 work an attacker would buy."""
     user = get_user_by_email(session, email)
     ok = verify_password(password, user.password_hash if user else None)
     if user is None or not ok or not user.is_active or user.is_deleted:
-        raise AuthenticationError("Invalid email or password.")
+        return None
     user.last_login = utcnow()
     return user
 
