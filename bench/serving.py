@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-API_KEY = "bench-serving-key"
+API_KEY = "bench-serving-key-0123456789abcdef"
 ADMIN_EMAIL = "bench@example.com"
 
 

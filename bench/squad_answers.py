@@ -34,7 +34,7 @@ from pathlib import Path
 import httpx
 
 SQUAD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "squad-v1.1" / "dev-part-a.json"
-KEY = "bench-squad-key"
+KEY = "bench-squad-key-0123456789abcdef"
 
 
 def percentile(values: list[float], q: float) -> float:

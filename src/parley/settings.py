@@ -12,6 +12,9 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from parley.accounts.secret_policy import check_given_key, check_password
+from parley.errors import InvalidInputError
+
 DEV_SECRET_KEY = "parley-development-secret-key-do-not-use-in-production"
 
 
@@ -81,6 +84,22 @@ class AuthSettings(BaseModel):
     principal_cache_ttl_seconds: float = Field(default=5.0, ge=0, le=60)
 
 
+class SignInSettings(BaseModel):
+    """Throttling of password sign-ins (docs/configuration.md). Each account (known or not) and
+    each client address may fail this many times for free; every further failure refuses the
+    subject's sign-ins for twice as long as the last (from ``first_lockout_seconds`` up to
+    ``max_lockout_seconds``), with 429 and Retry-After, before any password is checked.
+    Failures are forgotten after ``forget_after_seconds`` without one, and an account's on its
+    next successful sign-in."""
+
+    free_failures_per_account: int = Field(default=5, ge=1)
+    # Higher: many people may sign in from behind one address (an office, a proxy).
+    free_failures_per_address: int = Field(default=20, ge=1)
+    first_lockout_seconds: float = Field(default=1.0, gt=0)
+    max_lockout_seconds: float = Field(default=900.0, gt=0)
+    forget_after_seconds: float = Field(default=3600.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PARLEY_",
@@ -108,6 +127,7 @@ class Settings(BaseSettings):
 
     limits: LimitSettings = LimitSettings()
     auth: AuthSettings = AuthSettings()
+    sign_in: SignInSettings = SignInSettings()
     ingest: IngestSettings = IngestSettings()
     tools: ToolSettings = ToolSettings()
 
@@ -119,6 +139,14 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "PARLEY_SECRET_KEY must be at least 32 characters and not the development key."
                 )
+        # Checked on every start, so a weak value is refused even where an older version took it.
+        try:
+            if self.init_admin_password is not None:
+                check_password(self.init_admin_password.get_secret_value(), "PARLEY_INIT_ADMIN_PASSWORD")
+            if self.init_api_key is not None:
+                check_given_key(self.init_api_key.get_secret_value(), "PARLEY_INIT_API_KEY")
+        except InvalidInputError as exc:
+            raise ValueError(exc.message) from exc
         return self
 
     @property

@@ -13,7 +13,7 @@ from tests.support.processes import ServerProcess, parley_env, run_cli
 BOOTSTRAP = {
     "PARLEY_INIT_ADMIN_EMAIL": "owner@example.com",
     "PARLEY_INIT_ADMIN_PASSWORD": "owner-password-1",
-    "PARLEY_INIT_API_KEY": "bootstrap-secret-key",
+    "PARLEY_INIT_API_KEY": "bootstrap-secret-key-0123456789",
 }
 
 
@@ -47,6 +47,8 @@ def test_cli_creates_users_and_keys_that_work(database_url, tmp_path):
     assert created.returncode == 0, created.stderr
     duplicate = run_cli(["users", "create", "--email", "ops@example.com", "--password", "x" * 10], env)
     assert duplicate.returncode == 1 and "already exists" in duplicate.stderr
+    weak = run_cli(["users", "create", "--email", "weak@example.com", "--password", "x"], env)
+    assert weak.returncode == 1 and "between 8" in weak.stderr, weak.stderr
 
     key = run_cli(["keys", "create", "--email", "ops@example.com", "--scope", "read_only"], env)
     assert key.returncode == 0, key.stderr

@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, text
 
 from tests.support.processes import ServerProcess, parley_env
 
-KEY = "crash-test-key"
+KEY = "crash-test-key-0123456789abcdef"
 BOOT = {
     "PARLEY_INIT_ADMIN_EMAIL": "crash@example.com",
     "PARLEY_INIT_ADMIN_PASSWORD": "crash-password",

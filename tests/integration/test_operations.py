@@ -92,7 +92,7 @@ def test_values_the_database_refuses_are_a_400_and_write_nothing(world, db):
 def test_bootstrap_creates_org_admin_and_exact_key_once(settings, db):
     settings.init_admin_email = "root@example.com"
     settings.init_admin_password = SecretStr("root-password")
-    settings.init_api_key = SecretStr("exact-bootstrap-key")
+    settings.init_api_key = SecretStr("exact-bootstrap-key-0123456789")
     settings.init_api_key_id = "cs-bootstrap"
     prepare_database(settings)
     prepare_database(settings)  # a second start with the same values changes nothing
@@ -103,7 +103,9 @@ def test_bootstrap_creates_org_admin_and_exact_key_once(settings, db):
     assert len(keys) == 1 and keys[0].client_id == "cs-bootstrap"
 
     with TestClient(create_app(settings)) as client:
-        me = client.get("/v2/api/auth/me", headers={"Ocp-Apim-Subscription-Key": "exact-bootstrap-key"})
+        me = client.get(
+            "/v2/api/auth/me", headers={"Ocp-Apim-Subscription-Key": "exact-bootstrap-key-0123456789"}
+        )
         assert me.status_code == 200
         assert me.json()["data"]["is_superuser"] is True
         login = client.post(

@@ -25,7 +25,7 @@ from sqlalchemy import create_engine, text
 
 from tests.support.processes import ChildProcess, ServerProcess, parley_env, run_cli
 
-KEY = "scale-out-test-key"
+KEY = "scale-out-test-key-0123456789"
 HEADERS = {"Ocp-Apim-Subscription-Key": KEY}
 BOOTSTRAP = {
     "PARLEY_INIT_ADMIN_EMAIL": "ops@example.com",

@@ -46,3 +46,17 @@ def test_production_reads_the_key_file_created_on_first_start(tmp_path):
 
 def test_development_mode_falls_back_to_a_throwaway_key(tmp_path):
     assert Settings(environment="development", data_dir=tmp_path).secret() == DEV_SECRET_KEY
+
+
+@pytest.mark.parametrize("environment", ["production", "development", "test"])
+def test_weak_bootstrap_secrets_are_refused_in_every_environment(monkeypatch, environment):
+    """The API's policy applies to PARLEY_INIT_*: passwords of 8+ characters, keys of 24+."""
+    monkeypatch.setenv("PARLEY_INIT_ADMIN_PASSWORD", "x")
+    with pytest.raises(ValidationError, match="PARLEY_INIT_ADMIN_PASSWORD must have between 8"):
+        Settings(environment=environment)
+    monkeypatch.setenv("PARLEY_INIT_ADMIN_PASSWORD", "change-me-now")
+    monkeypatch.setenv("PARLEY_INIT_API_KEY", "abc")
+    with pytest.raises(ValidationError, match="PARLEY_INIT_API_KEY must have at least 24"):
+        Settings(environment=environment)
+    monkeypatch.setenv("PARLEY_INIT_API_KEY", "parley-demo-key-0123456789abcdef")
+    assert Settings(environment=environment).bootstrap.api_key is not None

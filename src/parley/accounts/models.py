@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from parley.db.base import (
@@ -100,7 +100,8 @@ class AuthToken(IdMixin, Base):
 
 class ApiKey(IdMixin, CreatedMixin, Base):
     """Scoped API keys. The secret is stored as a SHA-256 digest for lookup; a copy encrypted
-    with the server secret is kept only because Kore-style JWTs are HMAC-signed with it."""
+    with the server secret is kept only because Kore-style JWTs are HMAC-signed with it.
+    ``prefix`` is a display hint of the key's first few characters, far too few to use it."""
 
     __tablename__ = "api_keys"
 
@@ -118,3 +119,15 @@ class ApiKey(IdMixin, CreatedMixin, Base):
     expires_on: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     last_used_on: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     revoked_on: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class SignInThrottle(Base):
+    """Recent failed password sign-ins of one subject, an account (``account:<email>``, known
+    or not) or a client address (``address:<ip>``), and until when its sign-ins are refused."""
+
+    __tablename__ = "sign_in_throttles"
+
+    subject: Mapped[str] = mapped_column(String(400), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failure_on: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

@@ -8,6 +8,8 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from parley.accounts.secret_policy import GENERATED_KEY_BYTES
+
 _hasher = PasswordHasher()
 
 # Verifying against this keeps the time of a login with an unknown email close to a real one.
@@ -31,7 +33,7 @@ def digest(secret: str) -> str:
 
 
 def new_token(prefix: str) -> str:
-    return f"{prefix}{secrets.token_urlsafe(32)}"
+    return f"{prefix}{secrets.token_urlsafe(GENERATED_KEY_BYTES)}"
 
 
 def _fernet(server_secret: str):  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ from sqlalchemy import Row, and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from parley.access.principal import API_KEY_CATEGORIES, API_KEY_SCOPES, CATEGORY_LEVELS, KeyScope, Principal
+from parley.accounts import secret_policy
 from parley.accounts.models import ApiKey, AuthToken, Organization, TeamMember, User
 from parley.accounts.principal_cache import PRINCIPAL_NEUTRAL, Credential
 from parley.accounts.security import digest, encrypt_secret, hash_password, new_token, verify_password
@@ -47,6 +48,8 @@ def create_user(
     created_by: str = "",
 ) -> User:
     email = email.strip().lower()
+    if password is not None:
+        secret_policy.check_password(password)
     if get_user_by_email(session, email) is not None:
         raise ConflictError("A user with this email already exists.")
     user = User(
@@ -80,11 +83,13 @@ def load_principal(session: Session, user: User, key_scope: KeyScope | None = No
 # -- login tokens ------------------------------------------------------------------------
 
 
-def authenticate_password(session: Session, email: str, password: str) -> User:
+def password_user(session: Session, email: str, password: str) -> User | None:
+    """The live user with this email and password (its last_login recorded), else None. The
+    caller throttles attempts (http/sign_in.py): this is the argon2 work an attacker would buy."""
     user = get_user_by_email(session, email)
     ok = verify_password(password, user.password_hash if user else None)
     if user is None or not ok or not user.is_active or user.is_deleted:
-        raise AuthenticationError("Invalid email or password.")
+        return None
     user.last_login = utcnow()
     return user
 
@@ -193,6 +198,8 @@ def create_api_key(
     """Create a key; the secret is returned once and stored only as a digest (plus the
     encrypted copy Kore JWT verification needs)."""
     permissions = validate_key_scope(scope, permissions)
+    if secret is not None:
+        secret_policy.check_given_key(secret)
     secret = secret or new_token("pk-")
     client_id = client_id or f"cs-{uuid.uuid4()}"
     if session.scalar(select(ApiKey.id).where(ApiKey.secret_hash == digest(secret))) is not None:
@@ -204,7 +211,7 @@ def create_api_key(
         user_id=user.id,
         name=name,
         client_id=client_id,
-        prefix=secret[:8],
+        prefix=secret_policy.key_hint(secret),
         secret_hash=digest(secret),
         secret_encrypted=encrypt_secret(secret, settings.secret()),
         scope=scope,

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from parley.access.capabilities import CAPABILITIES, has_capability
 from parley.access.policy import load_all_visible, load_visible, team_visible, user_visible
 from parley.access.principal import Principal
+from parley.accounts import secret_policy
 from parley.accounts import service as accounts
 from parley.accounts.models import ApiKey, AuthToken, Organization, Team, TeamMember, User, UserPermission
 from parley.accounts.security import hash_password, verify_password
@@ -169,7 +170,9 @@ def edit_user(
     if "password" in changes:
         if not principal.is_admin and not verify_password(current_password or "", user.password_hash):
             raise InvalidInputError("The current password is incorrect.")
-        user.password_hash = hash_password(changes.pop("password"))
+        password = changes.pop("password")
+        secret_policy.check_password(password)
+        user.password_hash = hash_password(password)
         # Login sessions opened with the old password end; API keys are separate credentials.
         _revoke_login_tokens(session, user.id)
     for field, value in changes.items():

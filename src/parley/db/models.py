@@ -11,6 +11,7 @@ from parley.llm import models as llm_models
 from parley.notifications import models as notifications_models
 from parley.projects import models as projects_models
 from parley.responses import models as responses_models
+from parley.surfaces.kore import models as kore_models
 from parley.threads import models as threads_models
 from parley.tools import models as tools_models
 from parley.usage import models as usage_models
@@ -23,6 +24,7 @@ __all__ = [
     "flags_models",
     "integrations_models",
     "jobs_models",
+    "kore_models",
     "llm_models",
     "notifications_models",
     "projects_models",

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from parley.db.base import utcnow
@@ -19,6 +20,14 @@ from parley.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from parley.access.principal import Principal
+
+
+def upsert(session: Session, model: type) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT into ``model``'s table in the dialect that has ``on_conflict_do_update`` (the
+    same ``ON CONFLICT ... DO UPDATE`` on both backends): one atomic statement, which several
+    API processes may run at once."""
+    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+    return dialect.insert(model)
 
 
 def name_taken(

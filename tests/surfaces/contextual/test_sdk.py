@@ -19,7 +19,7 @@ from tests.surfaces.contextual.helpers import DOCS
 
 contextual = pytest.importorskip("contextual")
 
-API_KEY = "contextual-sdk-test-key"
+API_KEY = "contextual-sdk-test-key-0123456789"
 BOOTSTRAP = {
     "PARLEY_INIT_ADMIN_EMAIL": "sdk@example.com",
     "PARLEY_INIT_ADMIN_PASSWORD": "sdk-password-1",

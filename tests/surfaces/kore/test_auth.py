@@ -118,19 +118,21 @@ def test_the_bootstrap_key_signs_under_its_configured_client_id(world, db, setti
         update={
             "init_admin_email": "boot@example.com",
             "init_admin_password": SecretStr("bootstrap password"),
-            "init_api_key": SecretStr("pk-bootstrap-key-secret"),
+            "init_api_key": SecretStr("pk-bootstrap-key-secret-0123"),
             "init_api_key_id": SEED_APP_ID,
         }
     )
     assert accounts.bootstrap(db, boot)
     db.commit()
-    admin = Actor(world.client, accounts.get_user_by_email(db, "boot@example.com"), "pk-bootstrap-key-secret")
+    admin = Actor(
+        world.client, accounts.get_user_by_email(db, "boot@example.com"), "pk-bootstrap-key-secret-0123"
+    )
     agent = make_agent(db, admin, world.project(world.team(world.reload(Organization, admin.org_id), {})))
     # The seed's own token names this client id but was signed with Kore's secret, not ours.
     r = usage_logs(world, f"st-{agent.id}", SEED_TOKEN, MARCH)
     assert_kore_error(r, 401, 4002, INVALID)
     token = jwt.encode(
-        {"sub": "1234567890", "appId": SEED_APP_ID}, "pk-bootstrap-key-secret", algorithm="HS256"
+        {"sub": "1234567890", "appId": SEED_APP_ID}, "pk-bootstrap-key-secret-0123", algorithm="HS256"
     )
     assert jwt.get_unverified_header(token) == jwt.get_unverified_header(SEED_TOKEN)
     r = usage_logs(world, f"st-{agent.id}", token, MARCH)

@@ -7,11 +7,15 @@ import random
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
+from sqlalchemy.exc import DataError
 
 from parley.accounts.models import Organization
 from parley.agents.models import Agent
-from parley.surfaces.kore import service
+from parley.db.engine import session_scope
+from parley.errors import RateLimitedError
+from parley.surfaces.kore import rate_limit, service
+from parley.surfaces.kore.models import KoreRateWindow
 from parley.usage.models import LLMUsageRecord
 from tests.surfaces.ejento.factories import make_agent
 from tests.surfaces.kore.conftest import (
@@ -25,6 +29,14 @@ from tests.surfaces.kore.conftest import (
     sign,
     usage_logs,
 )
+
+
+def counted(db, bot) -> dict[str, int]:
+    rows = db.execute(
+        select(KoreRateWindow.window, KoreRateWindow.calls).where(KoreRateWindow.agent_id == bot.agent.id)
+    )
+    return dict(rows.tuples().all())
+
 
 SEED_BODY = {
     "dateFrom": "2024-03-07",
@@ -268,6 +280,8 @@ def test_date_windows(world, db, bot):
         ({**MARCH, "sort": "Time Taken"}, "sort"),
         ({**MARCH, "isDeveloper": "maybe"}, "isDeveloper"),
         ({**MARCH, "channel": [f"c{n}" for n in range(1001)]}, "at most"),
+        ({**MARCH, "channel": "a\u0000b"}, "channel"),
+        ({**MARCH, "taskId": ["t", "a\u0000b"]}, "taskId"),
         (["not", "an", "object"], None),
     ],
 )
@@ -277,8 +291,7 @@ def test_bad_requests_are_400_and_count_nothing(world, db, bot, body, message):
     error = assert_kore_error(r, 400)
     if message:
         assert message in error["msg"]
-    db.expire_all()
-    assert "kore_rate_usage" not in (db.get(Agent, bot.agent.id).settings or {})
+    assert counted(db, bot) == {}
 
 
 def test_malformed_json_is_400_in_kore_shape(world, db, bot):
@@ -366,11 +379,65 @@ def test_the_hourly_window_and_configured_limits(world, db, bot):
     r = usage_logs(world, bot.id, token, MARCH)
     assert_kore_error(r, 429)
     assert 1 <= int(r.headers["Retry-After"]) <= 3600
-    db.expire_all()
-    usage = db.get(Agent, bot.agent.id).settings["kore_rate_usage"]
-    assert sum(usage["minute"].values()) == 3 and sum(usage["hour"].values()) == 3  # refusals not counted
-    # Counting is bookkeeping, not an edit of the agent.
-    assert db.scalar(select(Agent.modified_on).where(Agent.id == bot.agent.id)) == agent.modified_on
+    assert counted(db, bot) == {"minute": 3, "hour": 3}  # refusals not counted
+
+
+def test_reads_never_write_the_agent_row(world, db, bot):
+    """The counts live in kore_rate_windows: a read with a read-only key leaves the agent as it
+    was (on PostgreSQL not even a new row version)."""
+    token = sign(db, world.key_for(bot.owner, "read_only"))
+    before = db.execute(select(Agent.settings, Agent.modified_on).where(Agent.id == bot.agent.id)).one()
+    version = _row_version(db, bot)
+    for _ in range(3):
+        assert usage_logs(world, bot.id, token, MARCH).status_code == 200
+    assert (
+        db.execute(select(Agent.settings, Agent.modified_on).where(Agent.id == bot.agent.id)).one() == before
+    )
+    assert _row_version(db, bot) == version
+    assert counted(db, bot) == {"minute": 3, "hour": 3}
+
+
+def _row_version(db, bot) -> str | None:
+    if db.get_bind().dialect.name != "postgresql":
+        return None
+    return db.scalar(text("SELECT xmin::text FROM agents WHERE id = :id"), {"id": bot.agent.id})
+
+
+def test_a_call_whose_read_fails_counts_nothing(world, db, bot, monkeypatch):
+    """Counted only once its records were read: a query the database refuses is not a call."""
+
+    def refused(*args, **kwargs):
+        raise DataError("SELECT", {}, Exception("invalid byte sequence"))
+
+    monkeypatch.setattr(service, "find_records", refused)
+    assert_kore_error(usage_logs(world, bot.id, sign(db, bot.owner), MARCH), 400)
+    assert counted(db, bot) == {}
+
+
+def test_windows_start_over_and_a_refused_count_is_rolled_back(world, db, bot):
+    """Fixed clock windows: a full minute refuses until the next one, which counts from one;
+    the count that crosses a limit is rolled back with the refusal."""
+    write_sessions = world.client.app.state.write_sessions
+    limits = {"minute": 2, "hour": 10}
+    start = 1_700_000_040.0  # a whole minute
+
+    def consume(now: float) -> int | None:
+        try:
+            with session_scope(write_sessions) as session:
+                rate_limit.consume(session, bot.agent.id, limits, now)
+        except RateLimitedError as refusal:
+            return refusal.retry_after
+        return None
+
+    assert consume(start) is None and consume(start + 10) is None
+    assert consume(start + 15) == 45
+    assert counted(db, bot) == {"minute": 2, "hour": 2}
+    with session_scope(world.client.app.state.read_sessions) as session:
+        with pytest.raises(RateLimitedError):
+            rate_limit.refuse_when_spent(session, bot.agent.id, limits, start + 59)
+        rate_limit.refuse_when_spent(session, bot.agent.id, limits, start + 60)
+    assert consume(start + 60) is None
+    assert counted(db, bot) == {"minute": 1, "hour": 3}
 
 
 def test_numbers_as_strings_and_every_scalar_form_of_the_sample(world, db, bot):

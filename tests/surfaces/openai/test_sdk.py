@@ -20,7 +20,7 @@ from tests.surfaces.contextual.helpers import LEAVE, REFUND
 
 openai = pytest.importorskip("openai")
 
-API_KEY = "openai-sdk-test-key"
+API_KEY = "openai-sdk-test-key-0123456789"
 ADMIN = "sdk@example.com"
 BOOTSTRAP = {
     "PARLEY_INIT_ADMIN_EMAIL": ADMIN,

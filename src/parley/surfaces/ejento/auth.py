@@ -12,12 +12,15 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from pydantic import AliasChoices, BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from parley.accounts import secret_policy
 from parley.accounts import service as accounts
 from parley.accounts.models import ApiKey, User
 from parley.db.base import utcnow
 from parley.errors import NotFoundError, PermissionDeniedError
 from parley.http.deps import CurrentPrincipal, SessionDep, SettingsDep
+from parley.http.sign_in import sign_in
 from parley.surfaces.ejento.envelope import created, iso, ok
 from parley.surfaces.ejento.serializers import user_full
 
@@ -26,7 +29,7 @@ router = APIRouter(tags=["Ejento: Auth"])
 
 class LoginBody(BaseModel):
     email: str = Field(min_length=3, max_length=320)
-    password: str = Field(min_length=1, max_length=1024)
+    password: str = Field(min_length=1, max_length=secret_policy.MAX_PASSWORD_LENGTH)
 
 
 class RefreshBody(BaseModel):
@@ -34,10 +37,13 @@ class RefreshBody(BaseModel):
 
 
 @router.post("/v2/api/auth/login")
-def login(body: LoginBody, session: SessionDep, settings: SettingsDep):
-    user = accounts.authenticate_password(session, body.email, body.password)
-    tokens = accounts.issue_tokens(session, user, settings)
-    return ok({**tokens, "user": user_full(user)}, "Login successful")
+def login(request: Request, body: LoginBody, settings: SettingsDep):
+    """Throttled per account and client address (http/sign_in.py): 429 with Retry-After."""
+
+    def issue(session: Session, user: User) -> dict:
+        return {**accounts.issue_tokens(session, user, settings), "user": user_full(user)}
+
+    return ok(sign_in(request, body.email, body.password, issue), "Login successful")
 
 
 @router.post("/v2/api/auth/refresh")

@@ -14,7 +14,7 @@ from fastapi import APIRouter
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from parley.access.capabilities import CAPABILITIES
-from parley.accounts import users
+from parley.accounts import secret_policy, users
 from parley.accounts.models import Organization, User, UserPermission
 from parley.http.deps import CurrentPrincipal, SessionDep, api_category
 from parley.surfaces.ejento.envelope import PageDep, created, ok, paginate
@@ -45,7 +45,9 @@ def _email(value: str) -> str:
 Email = Annotated[str, Field(max_length=320), AfterValidator(_email)]
 FirstName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=150)]
 LastName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=150)]
-Password = Annotated[str, Field(min_length=8, max_length=1024)]
+Password = Annotated[
+    str, Field(min_length=secret_policy.MIN_PASSWORD_LENGTH, max_length=secret_policy.MAX_PASSWORD_LENGTH)
+]
 
 
 class CreateUserBody(BaseModel):

@@ -1,14 +1,14 @@
-"""Per-bot rate limits of the usage-logs API, over rolling windows checked per minute and per
-hour (Kore's documented limits for its analytics API family: 60 a minute, 1,800 an hour).
+"""Per-bot rate limits of the usage-logs API, per minute and per hour (Kore's documented limits
+for its analytics API family: 60 a minute, 1,800 an hour).
 
-The counts are kept in the agent's ``settings`` JSON, so every API process behind a load
-balancer sees the same counts (there is no rate-limit table; the schema is released). A bot's
-counts are per-second buckets for the minute window and per-minute buckets for the hour
-window (at most 120 small entries), updated in one short write transaction that locks the
-agent row on PostgreSQL (SQLite's write transactions already take turns), committed there
-without waiting for the disk. A refused call is
-not counted. An operator may change a bot's limits with
-``settings["kore_rate_limits"] = {"per_minute": n, "per_hour": n}``.
+The windows are fixed: a clock minute and a clock hour (Unix time), counted in the
+``kore_rate_windows`` table, one row per bot and window kind, never in the agent's row, so a
+read of the logs writes nothing the agent owns. Each count is one ``INSERT ... ON CONFLICT DO
+UPDATE ... RETURNING`` (the same statement on SQLite and PostgreSQL), atomic however many API
+processes count at once. A call is counted only after it was validated and its records read; a
+call over the limit is refused before its query runs, and one that crosses the limit while
+counting is rolled back, so a refused call counts nothing. An operator may change a bot's
+limits with ``settings["kore_rate_limits"] = {"per_minute": n, "per_hour": n}``.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import select, text, update
+from sqlalchemy import case, select, text
 from sqlalchemy.orm import Session
 
-from parley.agents.models import Agent
+from parley.db.rows import upsert
 from parley.errors import RateLimitedError
+from parley.surfaces.kore.models import KoreRateWindow
 
-USAGE_KEY = "kore_rate_usage"
 LIMITS_KEY = "kore_rate_limits"
 MESSAGE = "Rate limit for this API has been reached. Please try again after some time."
 
@@ -32,61 +32,70 @@ class Window:
     name: str
     limit_key: str
     default_limit: int
-    bucket_seconds: int
-    buckets: int
+    seconds: int
 
-    def bucket(self, now: float) -> int:
-        return int(now // self.bucket_seconds)
+    def start(self, now: float) -> int:
+        return int(now // self.seconds) * self.seconds
+
+    def retry_after(self, now: float) -> int:
+        """Seconds until the next window opens."""
+        return max(1, math.ceil(self.start(now) + self.seconds - now))
 
 
 WINDOWS = (
-    Window("minute", "per_minute", 60, 1, 60),
-    Window("hour", "per_hour", 1800, 60, 60),
+    Window("minute", "per_minute", 60, 60),
+    Window("hour", "per_hour", 1800, 3600),
 )
+WINDOW_BY_NAME = {window.name: window for window in WINDOWS}
 
 
-def _limit(settings: dict, window: Window) -> int:
-    configured = (settings.get(LIMITS_KEY) or {}).get(window.limit_key)
-    is_count = isinstance(configured, int) and not isinstance(configured, bool) and configured > 0
-    return configured if is_count else window.default_limit
+def limits(agent_settings: dict | None) -> dict[str, int]:
+    """The bot's limit per window name: its configured count, else Kore's default."""
+    configured = (agent_settings or {}).get(LIMITS_KEY) or {}
+    found = {}
+    for window in WINDOWS:
+        value = configured.get(window.limit_key)
+        is_count = isinstance(value, int) and not isinstance(value, bool) and value > 0
+        found[window.name] = value if is_count else window.default_limit
+    return found
 
 
-def _live_buckets(usage: dict, window: Window, now: float) -> dict[int, int]:
-    oldest = window.bucket(now) - window.buckets + 1
-    stored = usage.get(window.name) or {}
-    return {int(unit): int(count) for unit, count in stored.items() if int(unit) >= oldest}
+def _refuse(over: list[Window], now: float) -> None:
+    if over:
+        raise RateLimitedError(MESSAGE, max(window.retry_after(now) for window in over))
 
 
-def _retry_after(buckets: dict[int, int], window: Window, limit: int, now: float) -> int:
-    """Seconds until enough of the oldest calls leave the window for one more to fit."""
-    total = sum(buckets.values())
-    for unit in sorted(buckets):
-        total -= buckets[unit]
-        if total < limit:
-            leaves_at = (unit + window.buckets) * window.bucket_seconds
-            return max(1, math.ceil(leaves_at - now))
-    return window.buckets * window.bucket_seconds
+def refuse_when_spent(session: Session, agent_id: int, bot_limits: dict[str, int], now: float) -> None:
+    """RateLimitedError when a window of the bot is already full (a read: nothing counted)."""
+    rows = session.execute(
+        select(KoreRateWindow.window, KoreRateWindow.window_start, KoreRateWindow.calls).where(
+            KoreRateWindow.agent_id == agent_id
+        )
+    ).all()
+    current = {name: calls for name, start, calls in rows if start == WINDOW_BY_NAME[name].start(now)}
+    _refuse([w for w in WINDOWS if current.get(w.name, 0) >= bot_limits[w.name]], now)
 
 
-def consume(session: Session, agent_id: int, now: float) -> None:
-    """Count one call to the bot's usage logs, or raise RateLimitedError (nothing counted)."""
+def consume(session: Session, agent_id: int, bot_limits: dict[str, int], now: float) -> None:
+    """Count one call in each window, or raise RateLimitedError when that would exceed a limit;
+    the caller's transaction must then roll back (``session_scope`` does), undoing the counts."""
     if session.get_bind().dialect.name == "postgresql":
         # Bookkeeping: a crash may lose the last counts, so the commit need not wait for the disk.
         session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-    settings = session.scalar(select(Agent.settings).where(Agent.id == agent_id).with_for_update()) or {}
-    usage = settings.get(USAGE_KEY) or {}
-    kept: dict[str, dict[str, int]] = {}
+    table = KoreRateWindow.__table__
+    over = []
     for window in WINDOWS:
-        buckets = _live_buckets(usage, window, now)
-        limit = _limit(settings, window)
-        if sum(buckets.values()) >= limit:
-            raise RateLimitedError(MESSAGE, _retry_after(buckets, window, limit, now))
-        current = window.bucket(now)
-        buckets[current] = buckets.get(current, 0) + 1
-        kept[window.name] = {str(unit): count for unit, count in buckets.items()}
-    # A bookkeeping write, not an edit of the agent: modified_on keeps its value.
-    session.execute(
-        update(Agent)
-        .where(Agent.id == agent_id)
-        .values(settings={**settings, USAGE_KEY: kept}, modified_on=Agent.modified_on)
-    )
+        insert = upsert(session, KoreRateWindow).values(
+            agent_id=agent_id, window=window.name, window_start=window.start(now), calls=1
+        )
+        later = insert.excluded.window_start > table.c.window_start
+        statement = insert.on_conflict_do_update(
+            index_elements=[table.c.agent_id, table.c.window],
+            set_={
+                "window_start": case((later, insert.excluded.window_start), else_=table.c.window_start),
+                "calls": case((later, 1), else_=table.c.calls + 1),
+            },
+        ).returning(table.c.calls)
+        if session.scalar(statement) > bot_limits[window.name]:
+            over.append(window)
+    _refuse(over, now)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
@@ -69,7 +69,15 @@ SORT_COLUMNS: dict[str, Any] = {
     "response tokens": LLMUsageRecord.response_tokens,
 }
 
-FilterText = Annotated[str, StringConstraints(max_length=200)]
+
+def _without_nul(value: str) -> str:
+    # PostgreSQL cannot hold a NUL in text: refused here, the same on both backends.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+FilterText = Annotated[str, StringConstraints(max_length=200), AfterValidator(_without_nul)]
 OneOrMany = FilterText | list[FilterText]
 
 
@@ -369,11 +377,15 @@ def usage_logs(
     body: UsageLogsBody,
     max_limit: int,
 ) -> list[dict[str, Any]]:
-    """A page of the bot's usage records. The call counts against the bot's rate limits only
-    once it is known valid; the count is written in a transaction of its own, so the read
-    never holds a write lock."""
+    """A page of the bot's usage records. A bot whose rate limit is spent is refused before
+    the query runs; the call is counted only once its records were read, in a transaction of
+    its own (so the read never holds a write lock), which a call crossing the limit rolls back."""
     agent = logs_bot(session, principal, bot_id)
     query = parse_query(body, max_limit)
+    bot_limits = rate_limit.limits(agent.settings)
+    now = time.time()
+    rate_limit.refuse_when_spent(session, agent.id, bot_limits, now)
+    records = find_records(session, principal.org_id, agent.id, query)
     with session_scope(write_sessions) as writes:
-        rate_limit.consume(writes, agent.id, time.time())
-    return [record_view(record) for record in find_records(session, principal.org_id, agent.id, query)]
+        rate_limit.consume(writes, agent.id, bot_limits, now)
+    return [record_view(record) for record in records]

@@ -21,6 +21,7 @@ from parley.db.engine import session_scope
 from parley.errors import AuthenticationError, PermissionDeniedError
 from parley.http.deps import resolve_credential
 from parley.http.errors import error_response
+from parley.http.sign_in import sign_in
 
 CHALLENGE = 'Basic realm="SuperOffice Username or Ticket"'
 NO_CREDENTIALS = "Authentication credentials were not provided: use Basic or Bearer authorization."
@@ -52,10 +53,7 @@ def _basic(request: Request, value: str) -> Principal:
         raise AuthenticationError("Malformed Basic credentials.") from exc
     if not colon or not email:
         raise AuthenticationError("Malformed Basic credentials.")
-    # Its own short write transaction: a successful login records last_login.
-    with session_scope(request.app.state.write_sessions) as session:
-        user = accounts.authenticate_password(session, email, password)
-        return accounts.load_principal(session, user)
+    return sign_in(request, email, password, accounts.load_principal)
 
 
 def _bearer(request: Request, value: str) -> Principal:
