@@ -318,9 +318,11 @@ class FilterCompiler:
 
     def _equals_any(self, field: str, values: list[Scalar]) -> str:
         if self.dialect == "postgresql":
-            # Containment can use a GIN index; try both the scalar and the list form.
-            documents = [json.dumps({field: form}) for v in values for form in (v, [v])]
-            return f"{self.metadata} @> ANY(CAST({self._bind(documents)} AS jsonb[]))"
+            # = ANY of an array PostgreSQL sees as a constant is hashed once (PostgreSQL 14+).
+            wanted = self._bind([json.dumps(v) for v in values])
+            return (
+                f"EXISTS (SELECT 1 FROM {self._elements(field)} WHERE je.v = ANY(CAST({wanted} AS jsonb[])))"
+            )
         # JSON types: booleans are their own type ('true', 'false'), numbers match across
         # 'integer' and 'real', text only text.
         wanted = self._bind(json.dumps(values))
