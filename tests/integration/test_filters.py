@@ -172,6 +172,8 @@ CASES = [
     {"field": "published", "operator": "between", "value": ["2019-01-01", "2021-12-31"]},
     {"field": "document_id", "operator": "containsany", "value": ["1", 3]},
     {"field": "date_created", "operator": "lt", "value": "2024-01-01"},
+    {"field": "date_created", "operator": "containsany", "value": ["2023-02-10T12:00:00.000000", "2024"]},
+    {"field": "tags", "operator": "containsany", "value": ["legal", 2021, True, 0.5, "a_b"]},
     {"field": "date_created", "operator": "between", "value": ["2023-02-10", "2024-06-30T23:59:59"]},
     {
         "filters": [
