@@ -16,7 +16,7 @@ from sqlalchemy import select, text
 from parley.accounts import service as accounts
 from parley.corpora.models import Chunk, Corpus, Document
 from parley.errors import InvalidInputError
-from parley.search.filters import FilterCompiler, parse_filter
+from parley.search.filters import MAX_VALUE_CHARS, MAX_VALUES, FilterCompiler, parse_filter
 
 ROWS = [
     {
@@ -172,6 +172,8 @@ CASES = [
     {"field": "published", "operator": "between", "value": ["2019-01-01", "2021-12-31"]},
     {"field": "document_id", "operator": "containsany", "value": ["1", 3]},
     {"field": "date_created", "operator": "lt", "value": "2024-01-01"},
+    {"field": "date_created", "operator": "containsany", "value": ["2023-02-10T12:00:00.000000", "2024"]},
+    {"field": "tags", "operator": "containsany", "value": ["legal", 2021, True, 0.5, "a_b"]},
     {"field": "date_created", "operator": "between", "value": ["2023-02-10", "2024-06-30T23:59:59"]},
     {
         "filters": [
@@ -267,6 +269,13 @@ def test_random_nested_filters_match_the_reference(db, indexed):
         ({"field": "x", "operator": "like", "value": "a"}, "operator"),
         ({"field": "x'); DROP TABLE chunks; --", "operator": "equals", "value": "a"}, "field"),
         ({"field": "x", "operator": "startswith", "value": 3}, "string"),
+        ({"field": "x", "operator": "equals", "value": 2**63}, "64-bit"),
+        ({"field": "x", "operator": "gt", "value": -(2**63) - 1}, "64-bit"),
+        ({"field": "x", "operator": "containsany", "value": ["a", 2**70]}, "64-bit"),
+        ({"field": "document_id", "operator": "equals", "value": 45769756108335095808}, "64-bit"),
+        ({"field": "x", "operator": "equals", "value": float("nan")}, "finite"),
+        ({"field": "x", "operator": "lt", "value": float("inf")}, "finite"),
+        ({"field": "x", "operator": "equals", "value": "v" * (MAX_VALUE_CHARS + 1)}, "characters"),
     ],
 )
 def test_bad_filters_are_rejected_with_a_reason(raw, message):
@@ -284,6 +293,35 @@ def test_depth_and_size_are_limited():
     wide = {"filters": [{"field": "a", "operator": "exists"}] * 500}
     with pytest.raises(InvalidInputError, match="at most"):
         parse_filter(wide)
+
+
+def test_values_count_toward_one_limit_per_filter():
+    one_list = {"field": "team", "operator": "containsany", "value": [f"v{i}" for i in range(MAX_VALUES + 1)]}
+    spread = {"filters": [{**one_list, "value": [f"v{i}" for i in range(100)]}] * 11, "operator": "OR"}
+    for raw in (one_list, spread):
+        with pytest.raises(InvalidInputError, match=f"at most {MAX_VALUES} values"):
+            parse_filter(raw)
+    parse_filter({**one_list, "value": one_list["value"][:MAX_VALUES]})
+
+
+def test_a_list_of_values_is_one_bound_parameter_and_matches_the_reference(db, indexed):
+    """A thousand values compile to a few parameters, not a thousand OR terms (SQLite refused
+    the expression tree, PostgreSQL the parameter count); the extremes of 64 bits run."""
+    doc_ids = [doc_id for _, doc_id, _, _ in indexed]
+    values: list = [f"v{i}" for i in range(MAX_VALUES - 4)] + ["us", 2021, True, 2**63 - 1]
+    for raw in (
+        {"field": "tags", "operator": "containsany", "value": values},
+        {
+            "field": "document_id",
+            "operator": "containsany",
+            "value": [*range(MAX_VALUES - 2), doc_ids[2], 2**63 - 1],
+        },
+        {"field": "year", "operator": "between", "value": [-(2**63), 2**63 - 1]},
+    ):
+        compiler = FilterCompiler(db.get_bind().dialect.name)
+        compiler.sql(parse_filter(raw))
+        assert len(compiler.params) <= 3
+        assert run(db, raw) == expected(indexed, raw), raw["field"]
 
 
 def test_sql_looking_values_are_bound_not_spliced(db, indexed):

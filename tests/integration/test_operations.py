@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from parley.accounts.models import ApiKey, Organization, User
 from parley.app import create_app, prepare_database
 from parley.corpora.models import Corpus
+from parley.http.deps import SessionDep
+from parley.http.errors import database_unavailable
 from parley.settings import LimitSettings
 from parley.threads.models import ChatThread
 
@@ -135,3 +137,59 @@ def test_access_log_lines_are_json_with_the_request_id(client):
     entry = next(line for line in lines if line.get("route") == "/healthz")
     assert entry["request_id"] == response.headers["x-request-id"]
     assert entry["status"] == 200 and entry["method"] == "GET" and entry["duration_ms"] >= 0
+
+
+def test_a_statement_the_database_refuses_is_a_500_with_the_request_id_not_a_503(app, client):
+    """Only a database that cannot serve is "unavailable"; a statement it refuses (here an
+    expression too deep for either backend) is Parley's fault: a 500 naming the request id, as
+    any other unexpected error is."""
+
+    def too_deep(session: SessionDep) -> None:
+        depth = 1_100 if session.get_bind().dialect.name == "sqlite" else 200_000
+        session.execute(text("SELECT " + "+".join(["1"] * depth)))
+
+    app.add_api_route("/v2/api/test-too-deep", too_deep)
+
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/v1/test-broken", broken)
+    r = client.get("/v2/api/test-too-deep", headers={"X-Request-ID": "trace-deep-1"})
+    assert r.status_code == 500 and "retry-after" not in r.headers
+    assert r.headers["x-request-id"] == "trace-deep-1"
+    assert r.json() == {
+        "success": False,
+        "message": "Internal server error (request id trace-deep-1).",
+        "data": None,
+    }
+    r = client.get("/v1/test-broken")
+    assert r.status_code == 500
+    assert r.json() == {"detail": f"Internal server error (request id {r.headers['x-request-id']})."}
+
+
+def test_only_connection_failures_and_lock_waits_count_as_unavailable():
+    import sqlite3
+
+    import psycopg
+    from psycopg import errors as pg
+    from sqlalchemy.exc import OperationalError
+
+    def wrapped(orig: Exception, invalidated: bool = False) -> OperationalError:
+        return OperationalError("SELECT 1", {}, orig, connection_invalidated=invalidated)
+
+    unavailable = [
+        wrapped(sqlite3.OperationalError("database is locked")),
+        wrapped(sqlite3.OperationalError("unable to open database file")),
+        wrapped(pg.AdminShutdown("terminating connection due to administrator command")),
+        wrapped(pg.TooManyConnections("sorry, too many clients already")),
+        wrapped(pg.LockNotAvailable("canceling statement due to lock timeout")),
+        wrapped(psycopg.OperationalError("server closed the connection unexpectedly"), invalidated=True),
+    ]
+    faults = [
+        wrapped(sqlite3.OperationalError("Expression tree is too large (maximum depth 1000)")),
+        wrapped(sqlite3.OperationalError("too many SQL variables")),
+        wrapped(pg.ProgramLimitExceeded("stack depth limit exceeded")),
+        wrapped(psycopg.OperationalError("sending query failed: number of parameters must be ...")),
+    ]
+    assert [database_unavailable(e) for e in unavailable] == [True] * len(unavailable)
+    assert [database_unavailable(e) for e in faults] == [False] * len(faults)

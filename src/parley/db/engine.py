@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -11,6 +11,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from parley.db.base import MAX_ID
+from parley.errors import InvalidInputError
 from parley.settings import Settings
 
 # FastAPI runs sync handlers and dependencies in AnyIO's thread pool, 40 threads by default. A
@@ -35,12 +37,15 @@ def create_db_engine(settings: Settings) -> Engine:
         )
         event.listen(engine, "connect", _configure_sqlite_connection)
         event.listen(engine, "before_cursor_execute", _refuse_nul_characters)
+        event.listen(engine, "before_cursor_execute", _refuse_integers_beyond_64_bits)
         # pysqlite's own transaction handling is turned off; emit BEGIN ourselves so that a
         # writing unit of work takes the write lock up front (BEGIN IMMEDIATE) instead of
         # failing with "database is locked" when a read transaction tries to upgrade.
         event.listen(engine, "begin", _begin_sqlite_transaction)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=POOL_OVERFLOW, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=10, max_overflow=POOL_OVERFLOW, pool_pre_ping=True)
+    event.listen(engine, "before_cursor_execute", _refuse_integers_beyond_64_bits)
+    return engine
 
 
 def _configure_sqlite_connection(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -53,14 +58,22 @@ def _configure_sqlite_connection(dbapi_connection, _record) -> None:  # type: ig
     cursor.close()
 
 
-def _contains_nul(value: object) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        value = value.values()
-    elif not isinstance(value, list | tuple):
-        return False
-    return any(_contains_nul(item) for item in value)
+def _any_bound_value(parameters: object, test: Callable[[object], bool]) -> bool:
+    """Whether ``test`` holds for any value bound to a statement, looking inside the rows of
+    an executemany and the lists of an IN or ANY."""
+    if isinstance(parameters, dict):
+        parameters = parameters.values()
+    elif not isinstance(parameters, list | tuple):
+        return test(parameters)
+    return any(_any_bound_value(item, test) for item in parameters)
+
+
+def _has_nul(value: object) -> bool:
+    return isinstance(value, str) and "\x00" in value
+
+
+def _beyond_64_bits(value: object) -> bool:
+    return isinstance(value, int) and not -MAX_ID - 1 <= value <= MAX_ID
 
 
 def _refuse_nul_characters(  # type: ignore[no-untyped-def]
@@ -68,8 +81,19 @@ def _refuse_nul_characters(  # type: ignore[no-untyped-def]
 ) -> None:
     """SQLite stores NUL characters in text where PostgreSQL refuses them (DataError); refuse
     them on SQLite too, so both backends accept the same data."""
-    if _contains_nul(parameters):
+    if _any_bound_value(parameters, _has_nul):
         raise sqlite3.DataError("A text value contains a NUL character.")
+
+
+def _refuse_integers_beyond_64_bits(  # type: ignore[no-untyped-def]
+    conn, cursor, statement, parameters, context, executemany
+) -> None:
+    """No column holds an integer outside signed 64 bits, so one can only be bad input: an id
+    or a value a client sent. SQLite cannot even bind it (OverflowError, a 500) where
+    PostgreSQL finds no row or refuses to store it; this is the one bound for every id and
+    value on both backends, the same 400 wherever the number came from."""
+    if _any_bound_value(parameters, _beyond_64_bits):
+        raise InvalidInputError(f"Integers must lie between {-MAX_ID - 1} and {MAX_ID}.")
 
 
 def _begin_sqlite_transaction(conn) -> None:  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable
 
 from fastapi import FastAPI, Request
@@ -122,9 +123,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(request, 400, "Invalid value in the request.")
 
     @app.exception_handler(OperationalError)
-    async def _database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
-        # The database is down, restarting or out of connections (or SQLite's lock wait ran out):
-        # the transaction was rolled back, and the same request can succeed once it is back.
+    async def _operational_error(request: Request, exc: OperationalError) -> JSONResponse:
+        if not database_unavailable(exc):
+            return _internal_error(request, exc)
+        # The transaction was rolled back, and the same request can succeed once it is back.
         logger.warning("database unavailable", extra={"path": request.url.path, "error": str(exc.orig)[:200]})
         return error_response(
             request, 503, "The database is unavailable; retry shortly.", headers={"Retry-After": "5"}
@@ -132,8 +134,41 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error", extra={"path": request.url.path})
-        return error_response(request, 500, "Internal server error.")
+        return _internal_error(request, exc)
+
+
+def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """A 500 that names the request id of the log lines, and nothing of the error itself."""
+    request_id = getattr(request.state, "request_id", "-")
+    logger.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
+    return error_response(
+        request,
+        500,
+        f"Internal server error (request id {request_id}).",
+        headers={"X-Request-ID": request_id},
+    )
+
+
+# SQLSTATEs of a server that cannot serve now: connection exceptions (class 08), too many
+# connections, a lock wait that ran out, and a server shutting down or starting up.
+_UNAVAILABLE_SQLSTATES = ("08", "53300", "55P03", "57P01", "57P02", "57P03")
+_SQLITE_UNAVAILABLE = ("database is locked", "unable to open database")
+
+
+def database_unavailable(exc: OperationalError) -> bool:
+    """Whether the database could not serve the request at all (down, restarting, out of
+    connections, locked), so the same request may succeed later; any other OperationalError
+    is a fault in the statement Parley sent."""
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    if isinstance(orig, sqlite3.OperationalError):
+        return str(orig).startswith(_SQLITE_UNAVAILABLE)
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate:
+        return sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+    # psycopg keeps the connection of a failed connection attempt (no SQLSTATE: no server).
+    return getattr(orig, "pgconn", None) is not None
 
 
 def _jsonable(errors: object) -> object:

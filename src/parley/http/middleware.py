@@ -86,6 +86,9 @@ class RequestContextMiddleware:
             request_id = self.request_ids.next()
         id_header = (b"x-request-id", request_id.encode("latin-1"))
         token = request_id_var.set(request_id)
+        # Also on the request's state: the 500 handler runs outside this middleware, after the
+        # context variable is reset.
+        scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
 
@@ -93,7 +96,11 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), id_header]
+                headers = list(message.get("headers", ()))
+                # The 500 handler sets it itself (it answers from outside this middleware).
+                if not any(name == b"x-request-id" for name, _ in headers):
+                    headers.append(id_header)
+                message["headers"] = headers
             await send(message)
 
         try:

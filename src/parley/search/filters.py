@@ -10,6 +10,13 @@ holding a list matches when any element matches; ``notequals`` and ``AND_NOT`` a
 without the field; ``wildcard`` is case-insensitive; ranges compare numbers numerically and
 strings (ISO dates) lexicographically.
 
+Limits, checked before anything is stored or searched (a refused filter is a 400 naming the
+limit): at most :data:`MAX_DEPTH` levels, :data:`MAX_CONDITIONS` conditions and
+:data:`MAX_VALUES` values in all (each element of a list value counts), strings of at most
+:data:`MAX_VALUE_CHARS` characters, and integers that fit a signed 64-bit column (larger
+numbers are fine as floats). A list of values is bound as one parameter (a PostgreSQL array,
+a JSON array read with SQLite's ``json_each``), so its length does not grow the SQL.
+
 ``document_id`` and ``date_created`` are document columns; every other field is a key of the
 chunk's metadata (the document's metadata plus its ``tags``). One more document column,
 :data:`CORPUS_FIELD`, is internal: Parley builds it to scope a filter to one corpus.
@@ -19,8 +26,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -34,6 +43,7 @@ from pydantic import (
 )
 from sqlalchemy import TextClause, text
 
+from parley.db.base import MAX_ID
 from parley.errors import InvalidInputError
 
 Scalar = str | int | float | bool
@@ -52,6 +62,8 @@ Operator = Literal[
 ]
 MAX_DEPTH = 8
 MAX_CONDITIONS = 100
+MAX_VALUES = 1_000
+MAX_VALUE_CHARS = 1_000
 _FIELD_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-. ]{0,99}$")
 # The document's corpus: not a name a request can use (fields start with a letter, digit or '_').
 CORPUS_FIELD = "$corpus_id"
@@ -72,6 +84,20 @@ class BaseFilter(BaseModel):
             value = value[: -len(".keyword")]
         if not _FIELD_PATTERN.match(value):
             raise ValueError("field must be 1-100 letters, digits, '_', '-', '.' or spaces")
+        return value
+
+    @field_validator("value")
+    @classmethod
+    def _value_sizes(cls, value: Scalar | list[Scalar] | None) -> Scalar | list[Scalar] | None:
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and len(item) > MAX_VALUE_CHARS:
+                raise ValueError(f"string values may hold at most {MAX_VALUE_CHARS} characters")
+            # bool is an int too, and always fits.
+            if isinstance(item, int) and not -MAX_ID - 1 <= item <= MAX_ID:
+                raise ValueError("integer values must fit in a signed 64-bit integer (use a float)")
+            # JSON has no NaN or infinity, though Python's parser reads them.
+            if isinstance(item, float) and not math.isfinite(item):
+                raise ValueError("number values must be finite")
         return value
 
     @model_validator(mode="after")
@@ -106,7 +132,7 @@ _FILTER_ADAPTER: TypeAdapter[BaseFilter | CompositeFilter] = TypeAdapter(Filter)
 
 def parse_filter(raw: Any) -> BaseFilter | CompositeFilter:
     """Validate a filter from a request body, with limits on depth and size."""
-    _check_shape(raw, depth=1, counter=itertools.count(1))
+    _check_shape(raw, depth=1, size=_Size())
     try:
         return _FILTER_ADAPTER.validate_python(raw)
     except ValidationError as exc:
@@ -137,14 +163,29 @@ def filter_fields(node: BaseFilter | CompositeFilter) -> set[str]:
     return {node.field}
 
 
-def _check_shape(raw: Any, depth: int, counter: itertools.count) -> None:
+@dataclass
+class _Size:
+    conditions: int = 0
+    values: int = 0
+
+
+def _check_shape(raw: Any, depth: int, size: _Size) -> None:
+    """The limits on a filter's size, counted on the raw JSON before anything validates it."""
     if depth > MAX_DEPTH:
         raise InvalidInputError(f"Filters may be nested at most {MAX_DEPTH} levels deep.")
-    if next(counter) > MAX_CONDITIONS:
+    size.conditions += 1
+    if size.conditions > MAX_CONDITIONS:
         raise InvalidInputError(f"A filter may hold at most {MAX_CONDITIONS} conditions.")
-    if isinstance(raw, dict) and isinstance(raw.get("filters"), list):
+    if not isinstance(raw, dict):
+        return
+    if isinstance(raw.get("filters"), list):
         for sub in raw["filters"]:
-            _check_shape(sub, depth + 1, counter)
+            _check_shape(sub, depth + 1, size)
+        return
+    value = raw.get("value")
+    size.values += len(value) if isinstance(value, list) else 1
+    if size.values > MAX_VALUES:
+        raise InvalidInputError(f"A filter may hold at most {MAX_VALUES} values in all.")
 
 
 class FilterCompiler:
@@ -196,6 +237,13 @@ class FilterCompiler:
         self.params[name] = value
         return f":{name}"
 
+    def _in_list(self, expression: str, values: list[Any]) -> str:
+        """``expression`` equals one of ``values``, bound as one parameter however many there
+        are. SQLite's uncorrelated subquery is evaluated once, into an index."""
+        if self.dialect == "postgresql":
+            return f"{expression} = ANY({self._bind(values)})"
+        return f"{expression} IN (SELECT value FROM json_each({self._bind(json.dumps(values))}))"
+
     # -- document columns -------------------------------------------------------------------
 
     def _direct(self, node: BaseFilter) -> str:
@@ -217,7 +265,7 @@ class FilterCompiler:
         if op == "notequals":
             return f"{column} != {self._bind(convert(value))}"
         if op == "containsany":
-            return f"{column} IN (" + ", ".join(self._bind(convert(v)) for v in value) + ")"  # type: ignore[union-attr]
+            return self._in_list(column, [convert(v) for v in value])  # type: ignore[union-attr]
         if op in _SIGNS:
             return f"{column} {_SIGNS[op]} {self._bind(convert(value))}"
         if op == "between":
@@ -270,22 +318,28 @@ class FilterCompiler:
 
     def _equals_any(self, field: str, values: list[Scalar]) -> str:
         if self.dialect == "postgresql":
-            # Containment can use a GIN index; try both the scalar and the list form.
-            parts = []
-            for v in values:
-                parts.append(f"{self.metadata} @> CAST({self._bind(json.dumps({field: v}))} AS jsonb)")
-                parts.append(f"{self.metadata} @> CAST({self._bind(json.dumps({field: [v]}))} AS jsonb)")
-            return "(" + " OR ".join(parts) + ")"
+            # = ANY of an array PostgreSQL sees as a constant is hashed once (PostgreSQL 14+).
+            wanted = self._bind([json.dumps(v) for v in values])
+            return (
+                f"EXISTS (SELECT 1 FROM {self._elements(field)} WHERE je.v = ANY(CAST({wanted} AS jsonb[])))"
+            )
+        # JSON types: booleans are their own type ('true', 'false'), numbers match across
+        # 'integer' and 'real', text only text.
+        wanted = self._bind(json.dumps(values))
+
+        def of_types(column: str, types: str) -> str:
+            return f"(SELECT {column} FROM json_each({wanted}) WHERE type IN ({types}))"
+
+        booleans, numbers, texts = of_types("type", "'true', 'false'"), "'integer', 'real'", "'text'"
 
         def check(kind: str, value: str) -> str:
             parts = []
-            for v in values:
-                if isinstance(v, bool):
-                    parts.append(f"({kind} = {self._bind('true' if v else 'false')})")
-                elif isinstance(v, int | float):
-                    parts.append(f"({kind} IN ('integer', 'real') AND {value} = {self._bind(v)})")
-                else:
-                    parts.append(f"({kind} = 'text' AND {value} = {self._bind(v)})")
+            if any(isinstance(v, bool) for v in values):
+                parts.append(f"{kind} IN {booleans}")
+            if any(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+                parts.append(f"({kind} IN ({numbers}) AND {value} IN {of_types('value', numbers)})")
+            if any(isinstance(v, str) for v in values):
+                parts.append(f"({kind} = 'text' AND {value} IN {of_types('value', texts)})")
             return " OR ".join(parts)
 
         return self._sqlite_any(field, check)

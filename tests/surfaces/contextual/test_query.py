@@ -11,7 +11,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from parley.agents.models import Agent
 from parley.responses.models import AgentResponse, ResponseFeedback
+from parley.search.filters import MAX_VALUES
 from parley.surfaces.contextual.ids import Kind
 from parley.threads.models import ChatThread
 from parley.usage.models import LLMUsageRecord
@@ -31,7 +33,7 @@ from tests.surfaces.contextual.helpers import (
     ok,
     row_id,
 )
-from tests.surfaces.ejento.factories import count, fresh, reload
+from tests.surfaces.ejento.factories import _save, count, fresh, reload
 
 RETURNED = {"topic": {"returned_in_response": True}, "url": {"returned_in_response": True}}
 DOCUMENTS = {
@@ -328,6 +330,35 @@ def test_every_filter_operator_nested(desk: Desk):
     # A generated answer only draws on what the filter admits.
     answer = ok(desk.query("How are refunds paid?", documents_filters=field("topic", "equals", "hr")))
     assert answer["retrieval_contents"] == [] and "five working days" not in answer["message"]["content"]
+
+
+def test_filter_values_are_limited_when_asked_and_when_stored(desk: Desk, db: Session):
+    """Every value of a list counts toward one limit per filter; integers must fit in 64 bits.
+    Allowed lists run as one bound parameter; refused ones are a 400 naming the limit, and an
+    agent's configuration keeps nothing refused."""
+    teams = [f"v{i}" for i in range(MAX_VALUES - 1)]
+    allowed = {"field": "topic", "operator": "containsany", "value": [*teams, "hr"]}
+    assert desk.retrieved(documents_filters=allowed) == {"leave.md"}
+    too_many = {**allowed, "value": [*teams, "hr", "refunds"]}
+    huge = {"field": "year", "operator": "equals", "value": 2**70}
+    assert_detail(desk.query("Hi", documents_filters=too_many), 400, f"at most {MAX_VALUES} values")
+    assert_detail(desk.query("Hi", documents_filters=huge), 400, "64-bit")
+    agent = f"/v1/agents/{desk.agent_id}"
+    for bad, says in ((too_many, f"at most {MAX_VALUES} values"), (huge, "64-bit")):
+        for rerank in (
+            {"default_metadata_filters": bad},
+            {"per_datastore_metadata_filters": {desk.datastore_id: bad}},
+        ):
+            configs = {"agent_configs": {"filter_and_rerank_config": rerank}}
+            assert_detail(desk.owner.put(agent, json=configs), 400, says)
+            assert_detail(desk.owner.post("/v1/agents", json={"name": "New", **configs}), 400, says)
+    row = reload(db, Agent, row_id(Kind.AGENT, desk.agent_id))
+    assert row.settings == {}
+    # A filter stored before these limits is refused with every query, saying why.
+    row.settings = {"agent_configs": {"filter_and_rerank_config": {"default_metadata_filters": huge}}}
+    _save(db, row)
+    assert_detail(desk.query("Hi"), 400, "stored default_metadata_filters")
+    assert_detail(desk.query("Hi", params={"retrievals_only": "true"}), 400, "64-bit")
 
 
 def test_retrievals_only_writes_nothing(desk: Desk, db: Session):

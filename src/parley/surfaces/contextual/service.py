@@ -671,11 +671,11 @@ def query_settings(
     rerank = configs.get("filter_and_rerank_config") or {}
     generation = configs.get("generate_response_config") or {}
     default_filter = rerank.get("default_metadata_filters")
-    filters = [parse_filter(default_filter)] if default_filter else []
+    filters = [_stored_filter(default_filter, "default_metadata_filters")] if default_filter else []
     # Each per-datastore filter narrows only its own datastore's documents.
     searched = set(agent_datastore_ids(session, agent))
     per_datastore = {
-        int(corpus_id): parse_filter(raw)
+        int(corpus_id): _stored_filter(raw, "per_datastore_metadata_filters")
         for corpus_id, raw in (rerank.get("per_datastore_metadata_filters") or {}).items()
         if int(corpus_id) in searched
     }
@@ -690,6 +690,18 @@ def query_settings(
         groundedness=generation.get("calculate_groundedness") is not False,
         llm_config_id=chosen,
     )
+
+
+def _stored_filter(raw: Any, name: str) -> Filter:
+    """A filter of the agent's configuration. Filters are checked when stored; one stored before
+    a limit existed is refused with every query (a 400 saying which), not ignored: answering
+    without the filter would show documents the agent's owner meant to keep out."""
+    try:
+        return parse_filter(raw)
+    except InvalidInputError as exc:
+        raise InvalidInputError(
+            f"The agent's stored {name} are no longer valid; update the agent. {exc.message}"
+        ) from exc
 
 
 def _chosen_model(session: Session, principal: Principal, agent: Agent, llm_model_id: str) -> int | None:
