@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import math
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
@@ -72,18 +76,47 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def _validation_message(exc: RequestValidationError) -> tuple[str, list[dict]]:
+def _validation_message(raw_errors: Sequence[Any]) -> tuple[str, list[dict]]:
     errors = []
-    for err in exc.errors():
+    for err in raw_errors:
         loc = [str(part) for part in err.get("loc", ()) if part not in ("body",)]
         if err.get("type") == "json_invalid":
             loc = []
         errors.append({"field": ".".join(loc), "message": err.get("msg", "Invalid value.")})
-    if any(e.get("type") == "json_invalid" for e in exc.errors()):
+    if any(e.get("type") == "json_invalid" for e in raw_errors):
         return "Malformed JSON body.", errors
     first = errors[0] if errors else {"field": "", "message": "Invalid request."}
     where = f"{first['field']}: " if first["field"] else ""
     return f"Invalid request: {where}{first['message']}", errors
+
+
+def validation_error_body(path: str, raw_errors: Sequence[Any]) -> tuple[object, int]:
+    """A refused request body in its surface's format, from pydantic-style errors (``type``,
+    ``loc``, ``msg``, ``input``). Ejento and the others answer 400; Contextual keeps FastAPI's 422
+    with the list of errors. Whatever the client sent is made printable first: an error body
+    must serialise even when the input held NaN or a lone surrogate."""
+    raw_errors = _printable(jsonable_encoder(raw_errors))
+    if surface_for_path(path) is Surface.CONTEXTUAL:
+        return {"detail": raw_errors}, 422
+    message, errors = _validation_message(raw_errors)
+    return format_error_body(path, 400, message, errors)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _printable(value: Any) -> Any:
+    """``value`` with what JSON and UTF-8 cannot carry replaced: non-finite numbers by null,
+    lone surrogates by U+FFFD."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_printable(key): _printable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_printable(item) for item in value]
+    return value
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -94,12 +127,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        message, errors = _validation_message(exc)
-        surface = surface_for_path(request.url.path)
-        # Ejento reports validation as 400; FastAPI-style surfaces keep 422 with a list of errors.
-        if surface is Surface.CONTEXTUAL:
-            return JSONResponse({"detail": exc.errors() and _jsonable(exc.errors())}, status_code=422)
-        return error_response(request, 400, message, errors)
+        body, status = validation_error_body(request.url.path, exc.errors())
+        return JSONResponse(body, status_code=status)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -134,9 +163,3 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error", extra={"path": request.url.path})
         return error_response(request, 500, "Internal server error.")
-
-
-def _jsonable(errors: object) -> object:
-    from fastapi.encoders import jsonable_encoder
-
-    return jsonable_encoder(errors)
