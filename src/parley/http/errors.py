@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -93,28 +94,43 @@ def _validation_message(raw_errors: Sequence[Any]) -> tuple[str, list[dict]]:
 def validation_error_body(path: str, raw_errors: Sequence[Any]) -> tuple[object, int]:
     """A refused request body in its surface's format, from pydantic-style errors (``type``,
     ``loc``, ``msg``, ``input``). Ejento and the others answer 400; Contextual keeps FastAPI's 422
-    with the list of errors. Whatever the client sent is made printable first: an error body
+    with the list of errors, repeating each input only when it can be repeated: an error body
     must serialise even when the input held NaN or a lone surrogate."""
-    raw_errors = _printable(jsonable_encoder(raw_errors))
     if surface_for_path(path) is Surface.CONTEXTUAL:
-        return {"detail": raw_errors}, 422
+        return {"detail": [_contextual_error(err) for err in raw_errors]}, 422
     message, errors = _validation_message(raw_errors)
-    return format_error_body(path, 400, message, errors)
+    return format_error_body(path, 400, _printable(message), _printable(errors))
+
+
+def _contextual_error(err: dict[str, Any]) -> dict[str, Any]:
+    described = _printable(jsonable_encoder({key: value for key, value in err.items() if key != "input"}))
+    return {**described, "input": _echo(err["input"])} if "input" in err else described
+
+
+def _echo(value: Any) -> Any:
+    """``value`` as JSON when JSON can carry it (finite numbers, encodable text, not nested
+    deeper than the encoder goes); otherwise null."""
+    try:
+        value = jsonable_encoder(value)
+        json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError, RecursionError):
+        return None
+    return value
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _printable(value: Any) -> Any:
-    """``value`` with what JSON and UTF-8 cannot carry replaced: non-finite numbers by null,
-    lone surrogates by U+FFFD."""
+    """``value`` (a short description: messages, locations) with what JSON and UTF-8 cannot
+    carry replaced: non-finite numbers by null, lone surrogates by U+FFFD."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, str):
         return _LONE_SURROGATE.sub("\ufffd", value)
     if isinstance(value, dict):
         return {_printable(key): _printable(item) for key, item in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [_printable(item) for item in value]
     return value
 
