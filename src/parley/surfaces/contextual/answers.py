@@ -377,36 +377,36 @@ def retrievals_only(
 def answer_stream(
     service: AnswerService, principal: Principal, plan: QueryPlan, include_text: bool, request_id: str
 ) -> Generator[str, None, None]:
-    """Checks and opens the conversation now (errors are plain JSON answers); the returned
-    iterator runs the answer. A stream announces its message id before the response row
-    exists, so that id is a random UUID stored on the row once it is written. A conversation
-    opened for the stream is removed again if the stream ends before an answer is written in it
-    (a failure, or the client leaving before the answer began)."""
-    question = plan.question
-    opened = question.chat_thread_id is None
-    if opened:
-        service.prepare(principal, plan.agent_id, question)  # refuse bad input before writing
-        with session_scope(service.write_sessions) as session:
-            thread_id = contextual.open_conversation(session, principal, plan.agent_id).id
-        question = dataclasses.replace(question, chat_thread_id=thread_id)
-    prepared = service.prepare(principal, plan.agent_id, question)
-    conversation_id = question.chat_thread_id
-    assert conversation_id is not None
-    metadata = {
-        "conversation_id": ids.encode(Kind.CONVERSATION, conversation_id),
-        "message_id": ids.foreign_uuid(),
-        "request_id": request_id,
-    }
+    """Checks the request now (errors are plain JSON answers); the returned iterator opens a
+    conversation when the request named none (its id is announced first), then runs the answer.
+    A stream announces its message id before the response row exists, so that id is a random
+    UUID stored on the row once it is written. A conversation opened for the stream is deleted
+    again if the stream ends before an answer is written in it (a failure, or the client leaving
+    before the answer began); a failure after the stream opened is ``error`` then ``end``."""
+    prepared = service.prepare(principal, plan.agent_id, plan.question)
+    message_id = ids.foreign_uuid()
 
     def events() -> Generator[str, None, None]:
+        opened: int | None = None
         try:
-            yield _frame("metadata", metadata)
-            answer_events = service.answer(prepared)
-            yield from _answer_frames(service, plan, answer_events, include_text, metadata["message_id"])
-        finally:
-            if opened:
+            question = plan.question
+            if question.chat_thread_id is None:
                 with session_scope(service.write_sessions) as session:
-                    contextual.drop_unused_conversation(session, conversation_id)
+                    opened = contextual.open_conversation(session, principal, plan.agent_id).id
+                question = dataclasses.replace(question, chat_thread_id=opened)
+            assert question.chat_thread_id is not None
+            conversation = ids.encode(Kind.CONVERSATION, question.chat_thread_id)
+            metadata = {"conversation_id": conversation, "message_id": message_id, "request_id": request_id}
+            yield _frame("metadata", metadata)
+            answering = service.prepare(principal, plan.agent_id, question) if opened else prepared
+            yield from _answer_frames(service, plan, service.answer(answering), include_text, message_id)
+        except Exception as exc:
+            status, message = stream_failure(exc)
+            yield _frame("error", {"status": status, "message": message})
+        finally:
+            if opened is not None:
+                with session_scope(service.write_sessions) as session:
+                    contextual.drop_unused_conversation(session, opened)
         yield _frame("end", {})
 
     return events()
@@ -419,38 +419,33 @@ def _answer_frames(
     include_text: bool,
     message_id: str,
 ) -> Iterator[str]:
-    """The frames of the answer itself; a failure after the stream opened is an ``error`` frame."""
     markers = _MarkerStream()
-    try:
-        answer = None
-        with closing(answer_events):
-            for event in answer_events:
-                if isinstance(event, Status) and event.step in _STEPS:
-                    yield _frame("stepping", {"type": _STEPS[event.step]})
-                elif isinstance(event, Retrieved):
-                    yield _frame("retrievals", {"contents": _streamed_contents(service, event, include_text)})
-                elif isinstance(event, Delta) and plan.schema is None:
-                    piece = markers.feed(event.text)
-                    if piece:
-                        yield _frame("message_delta", {"delta": piece})
-                elif isinstance(event, Answer):
-                    answer = event
-        assert answer is not None
-        with session_scope(service.write_sessions) as session:
-            contextual.set_message_id(session, answer.agent_response_id, message_id)
-        message = _message(plan, answer.payload)
-        rest = markers.finish() if plan.schema is None else message.content
-        if rest:
-            yield _frame("message_delta", {"delta": rest})
-        if message.attributions is not None:
-            attributions: dict[str, Any] = {"attributions": message.attributions}
-            if message.groundedness_scores is not None:
-                attributions["groundedness_scores"] = message.groundedness_scores
-            yield _frame("attributions", attributions)
-        yield _frame("message_complete", {"final_message": message.content})
-    except Exception as exc:
-        status, message_text = stream_failure(exc)
-        yield _frame("error", {"status": status, "message": message_text})
+    answer = None
+    with closing(answer_events):
+        for event in answer_events:
+            if isinstance(event, Status) and event.step in _STEPS:
+                yield _frame("stepping", {"type": _STEPS[event.step]})
+            elif isinstance(event, Retrieved):
+                yield _frame("retrievals", {"contents": _streamed_contents(service, event, include_text)})
+            elif isinstance(event, Delta) and plan.schema is None:
+                piece = markers.feed(event.text)
+                if piece:
+                    yield _frame("message_delta", {"delta": piece})
+            elif isinstance(event, Answer):
+                answer = event
+    assert answer is not None
+    with session_scope(service.write_sessions) as session:
+        contextual.set_message_id(session, answer.agent_response_id, message_id)
+    message = _message(plan, answer.payload)
+    rest = markers.finish() if plan.schema is None else message.content
+    if rest:
+        yield _frame("message_delta", {"delta": rest})
+    if message.attributions is not None:
+        attributions: dict[str, Any] = {"attributions": message.attributions}
+        if message.groundedness_scores is not None:
+            attributions["groundedness_scores"] = message.groundedness_scores
+        yield _frame("attributions", attributions)
+    yield _frame("message_complete", {"final_message": message.content})
 
 
 def _frame(event: str, data: dict[str, Any]) -> str:
