@@ -238,6 +238,8 @@ def test_streams_abandoned_after_the_first_token_are_stored_cancelled_with_their
                 ).all()
                 generation = [call for call in calls if call.feature_name == "generation"]
                 assert len(generation) == 1 and generation[0].response_tokens > 0
+                cut = generation[0].response_payload
+                assert cut["finish_reason"] == "cancelled" and cut["usage"]["estimated"] is True
                 assert row.completion_tokens == sum(call.response_tokens for call in calls)
                 assert row.prompt_tokens == sum(call.request_tokens for call in calls) > 0
             # Every conversation holds its cancelled answer: none was left empty.

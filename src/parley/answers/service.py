@@ -1051,13 +1051,17 @@ def _data_point(source: Source, tools: dict[int, str]) -> dict[str, Any]:
 
 
 def _cut_short(model_name: str, messages: Sequence[ChatMessage], text: str) -> Completion:
-    """A model stream closed before its end: the tokens are estimated from the text."""
+    """A model stream closed before its end: the tokens are estimated from the text, and the
+    usage log's response payload says so."""
+    prompt_tokens, completion_tokens = approximate_prompt_tokens(messages), approximate_tokens(text)
+    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "estimated": True}
     return Completion(
         text=text,
-        prompt_tokens=approximate_prompt_tokens(messages),
-        completion_tokens=approximate_tokens(text),
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
         model=model_name,
         finish_reason="cancelled",
+        response_payload={"model": model_name, "text": text, "finish_reason": "cancelled", "usage": usage},
     )
 
 
