@@ -19,7 +19,12 @@ from parley.db import migrate
 from parley.db.engine import create_db_engine, create_session_factory, session_scope
 from parley.embeddings.router import router as org_embedder_router
 from parley.http.errors import install_error_handlers
-from parley.http.middleware import BodySizeLimitMiddleware, Metrics, RequestContextMiddleware
+from parley.http.middleware import (
+    BodySizeLimitMiddleware,
+    Metrics,
+    RequestContextMiddleware,
+    StrictJsonMiddleware,
+)
 from parley.ingest.pipeline import EmbedderProvider, make_worker
 from parley.jobs.worker import WorkerThreads
 from parley.reference_data import ensure_reference_data
@@ -97,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.ready = False
     install_error_handlers(app)
+    app.add_middleware(StrictJsonMiddleware)  # inside the size limit: it reads whole bodies
     app.add_middleware(BodySizeLimitMiddleware, limits=settings.limits)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
 

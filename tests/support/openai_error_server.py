@@ -29,6 +29,10 @@ class OpenAIErrorServer:
             chunk (streaming), to provoke client timeouts.
         retry_after_ms: sent as ``retry-after-ms`` on errors so the client's retries do not slow
             the tests down (OpenAI sends the same header).
+        chunk_seconds: the pause between two chunks of a stream, like a model generating slowly.
+
+    :attr:`OpenAIErrorServer.streams_cut` counts the streams whose client closed the connection
+    before the last chunk.
     """
 
     def __init__(
@@ -38,12 +42,15 @@ class OpenAIErrorServer:
         fail_forever: int | None = None,
         stall_seconds: float = 0.0,
         retry_after_ms: int = 10,
+        chunk_seconds: float = 0.0,
     ) -> None:
         self.failures = list(failures or [])
         self.fail_forever = fail_forever
         self.stall_seconds = stall_seconds
         self.retry_after_ms = retry_after_ms
+        self.chunk_seconds = chunk_seconds
         self.attempts = 0
+        self.streams_cut = 0
         # (path with query, headers) of every request, for tests that check what was sent.
         self.requests: list[tuple[str, dict[str, str]]] = []
         self._lock = threading.Lock()
@@ -139,12 +146,14 @@ def _handler_for(server: OpenAIErrorServer) -> type[BaseHTTPRequestHandler]:
             try:
                 for index, event in enumerate(events):
                     self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                    self.wfile.flush()
                     if index == 0:
-                        self.wfile.flush()
                         server.stall()
+                    server._stopping.wait(server.chunk_seconds)
                 self.wfile.write(b"data: [DONE]\n\n")
             except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (timed out): nothing left to tell it
+                with server._lock:  # the client gave up (timed out, or nobody listens any more)
+                    server.streams_cut += 1
 
     return Handler
 

@@ -25,6 +25,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -51,6 +52,7 @@ from parley.llm import service as llm_configs
 from parley.llm.base import ChatMessage, ChatModel, Completion, LLMCallError, ToolCall, ToolCallingChatModel
 from parley.llm.factory import chat_model_for
 from parley.llm.models import LLMConfig
+from parley.llm.openai_compat import approximate_prompt_tokens, approximate_tokens
 from parley.responses.models import AgentResponse
 from parley.search.service import Filter, SearchOptions, hybrid_search
 from parley.search.vector import VectorCache
@@ -137,6 +139,21 @@ class _ToolUse:
     ended: datetime
     outcome: ToolResult | ToolCallError
     source_number: int | None = None
+
+
+@dataclass
+class _Run:
+    """What an answer has done so far: enough to record it finished, failed or cancelled."""
+
+    query: str
+    calls: list[_Call] = field(default_factory=list)
+    tool_uses: list[_ToolUse] = field(default_factory=list)
+    sources: list[Source] = field(default_factory=list)
+    deltas: list[str] = field(default_factory=list)  # the text sent so far
+    retrieval_ms: float = 0.0
+    embedder: Embedder | None = None
+    text: str = ""
+    followups: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -265,56 +282,56 @@ class AnswerService:
                 embedder=embedder,
             )
 
-    def answer(self, prepared: _Prepared) -> Iterator[Event]:
+    def answer(self, prepared: _Prepared) -> Generator[Event, None, None]:
         """Run the answer path, yielding progress, text deltas and finally the :class:`Answer`.
 
-        A model failure is recorded and re-raised as :class:`LLMCallError`."""
-        started = prepared.started
-        calls: list[_Call] = []
-        tool_uses: list[_ToolUse] = []
-        model = self._chat_model(prepared.config, prepared.api_key)
+        A model failure is recorded and re-raised as :class:`LLMCallError`. Closing the iterator
+        before the Answer (the client went away) stops the model's stream and records the answer
+        so far as a ``cancelled`` response, with the usage of every model call made."""
+        run = _Run(query=prepared.question.text)
         try:
-            yield Status("query_rewrite_start", "Processing query...")
-            query = self._rewrite(prepared, model, calls)
-            retrieval_started = time.perf_counter()
-            embedder = self._org_embedder(prepared, calls)
-            query_vector = self._embed_query(embedder, query, calls)
-            sources = self._search(prepared, query, query_vector)
-            retrieval_ms = (time.perf_counter() - retrieval_started) * 1000
-            if model is None:
-                sources += yield from self._offline_tools(prepared, len(sources), tool_uses)
-            yield Retrieved(sources)
-            yield Status("assistant_start", "Preparing response...")
-            if model is None:
-                text = yield from self._answer_offline(
-                    prepared.question.text, sources, embedder, query_vector, calls
-                )
-            else:
-                text = yield from self._answer_with_model(prepared, model, sources, calls, tool_uses)
-            followups = self._followups(prepared, model, text, sources, calls)
-        except LLMCallError:
-            self._record_failure(prepared, calls, tool_uses)
+            with closing(self._generate(prepared, run)) as events:
+                for event in events:
+                    if isinstance(event, Delta):
+                        run.deltas.append(event.text)
+                    yield event
+        except GeneratorExit:
+            text = "".join(run.deltas)
+            self._record(prepared, run, text, _references_only(text, run.sources), [], status="cancelled")
             raise
-        assessment = _assess(text, sources, embedder)
-        total_ms = (time.perf_counter() - started) * 1000
-        model_ms = sum((c.ended - c.started).total_seconds() * 1000 for c in calls)
-        timings = {
-            "retrieval_ms": round(retrieval_ms, 1),
-            "model_ms": round(model_ms, 1),
-            "total_ms": round(total_ms, 1),
-            "overhead_ms": round(total_ms - model_ms, 1),
-        }
-        answer = self._record(
-            prepared, query, text, sources, assessment, followups, calls, timings, tool_uses
-        )
-        # The caller also sees the cost of writing the records (the stored timings cannot).
-        record_ms = (time.perf_counter() - started) * 1000 - total_ms
-        answer.payload["timings"] = {
-            **timings,
-            "record_ms": round(record_ms, 1),
-            "overhead_ms": round(timings["overhead_ms"] + record_ms, 1),
-        }
+        except Exception:
+            # Whatever failed, the calls already made were paid for: keep their usage records.
+            if run.calls or run.tool_uses:
+                self._record_failure(prepared, run.calls, run.tool_uses)
+            raise
+        assert run.embedder is not None
+        assessment = _assess(run.text, run.sources, run.embedder)
+        answer = self._record(prepared, run, run.text, assessment, run.followups, status="completed")
         yield answer
+
+    def _generate(self, prepared: _Prepared, run: _Run) -> Iterator[Event]:
+        """Every stage up to the follow-up questions, keeping what each produced in ``run``."""
+        model = self._chat_model(prepared.config, prepared.api_key)
+        yield Status("query_rewrite_start", "Processing query...")
+        run.query = self._rewrite(prepared, model, run.calls)
+        retrieval_started = time.perf_counter()
+        run.embedder = self._org_embedder(prepared, run.calls)
+        query_vector = self._embed_query(run.embedder, run.query, run.calls)
+        run.sources = self._search(prepared, run.query, query_vector)
+        run.retrieval_ms = (time.perf_counter() - retrieval_started) * 1000
+        if model is None:
+            run.sources += yield from self._offline_tools(prepared, len(run.sources), run.tool_uses)
+        yield Retrieved(run.sources)
+        yield Status("assistant_start", "Preparing response...")
+        if model is None:
+            run.text = yield from self._answer_offline(
+                prepared.question.text, run.sources, run.embedder, query_vector, run.calls
+            )
+        else:
+            run.text = yield from self._answer_with_model(
+                prepared, model, run.sources, run.calls, run.tool_uses
+            )
+        run.followups = self._followups(prepared, model, run.text, run.sources, run.calls)
 
     def prepare_retrieval(
         self, session: Session, principal: Principal, agent_id: int, question: Question
@@ -459,18 +476,24 @@ class AnswerService:
         assert config is not None
         started = _now()
         parts: list[str] = []
-        try:
-            for item in model.stream(
-                messages, max_tokens=config.max_output_tokens, temperature=config.temperature
-            ):
-                if isinstance(item, Completion):
-                    calls.append(_Call("answer", "generation", item.model, started, _now(), item))
-                    return item.text
-                parts.append(item)
-                yield Delta(item)
-        except LLMCallError as exc:
-            calls.append(_failed_call("answer", "generation", config, started, exc))
-            raise
+        stream = model.stream(messages, max_tokens=config.max_output_tokens, temperature=config.temperature)
+        # Closed on the way out: when the listener goes away, the model stops generating.
+        with closing(stream):
+            try:
+                for item in stream:
+                    if isinstance(item, Completion):
+                        calls.append(_Call("answer", "generation", item.model, started, _now(), item))
+                        return item.text
+                    parts.append(item)
+                    yield Delta(item)
+            except LLMCallError as exc:
+                calls.append(_failed_call("answer", "generation", config, started, exc))
+                raise
+            except GeneratorExit:
+                # No usage arrives from a stream cut short; what was sent is counted instead.
+                cut = _cut_short(model.model_name, messages, "".join(parts))
+                calls.append(_Call("answer", "generation", cut.model, started, _now(), cut))
+                raise
         return "".join(parts)
 
     # -- tools -------------------------------------------------------------------------------
@@ -656,16 +679,25 @@ class AnswerService:
     def _record(
         self,
         prepared: _Prepared,
-        query: str,
+        run: _Run,
         text: str,
-        sources: list[Source],
         assessment: dict[str, Any],
         followups: list[str],
-        calls: list[_Call],
-        timings: dict[str, float],
-        tool_uses: list[_ToolUse],
+        *,
+        status: str,
     ) -> Answer:
+        """Writes the thread (when new), the response row and the usage records; the payload's
+        timings also show the cost of writing them (the stored ones cannot)."""
         principal, question = prepared.principal, prepared.question
+        query, sources, calls, tool_uses = run.query, run.sources, run.calls, run.tool_uses
+        total_ms = (time.perf_counter() - prepared.started) * 1000
+        model_ms = sum((c.ended - c.started).total_seconds() * 1000 for c in calls)
+        timings = {
+            "retrieval_ms": round(run.retrieval_ms, 1),
+            "model_ms": round(model_ms, 1),
+            "total_ms": round(total_ms, 1),
+            "overhead_ms": round(total_ms - model_ms, 1),
+        }
         costs = [
             usage.price(prepared.config if c.uses_llm_config else None, c.prompt_tokens, c.completion_tokens)
             for c in calls
@@ -722,6 +754,7 @@ class AnswerService:
                 latency_ms=int(timings["total_ms"]),
                 groundedness=assessment["groundedness"],
                 created_by=principal.email,
+                status=status,
             )
             session.add(row)
             session.flush()
@@ -730,6 +763,12 @@ class AnswerService:
             for call in calls:
                 self._usage_row(session, prepared, call, row.id, thread.id, run_id)
             self._tool_rows(session, prepared, tool_uses, row.id, thread.id, run_id)
+        record_ms = (time.perf_counter() - prepared.started) * 1000 - total_ms
+        payload["timings"] = {
+            **timings,
+            "record_ms": round(record_ms, 1),
+            "overhead_ms": round(timings["overhead_ms"] + record_ms, 1),
+        }
         return Answer(payload=payload, agent_response_id=row.id, thread_id=thread.id)
 
     def _thread_for_answer(self, session: Session, prepared: _Prepared) -> ChatThread:
@@ -875,6 +914,10 @@ def _agent_and_thread(
     """The agent and the question's thread, checked (404/400) before anything runs."""
     if not question.text.strip():
         raise InvalidInputError("The question cannot be empty.")
+    texts = [question.text, question.channel_user_id, *(t.user + t.bot for t in question.history or ())]
+    if any("\x00" in text for text in texts):
+        # PostgreSQL cannot store NUL in text: refused now, not when the answer is written.
+        raise InvalidInputError("The question and its history cannot contain NUL characters.")
     agent = agents.get_agent(session, principal, agent_id)
     thread = None
     if question.chat_thread_id is not None:
@@ -1004,6 +1047,33 @@ def _data_point(source: Source, tools: dict[int, str]) -> dict[str, Any]:
         "content": source.text,
         "score": round(source.score, 6),
         **({"tool": tools[source.number]} if source.number in tools else {}),
+    }
+
+
+def _cut_short(model_name: str, messages: Sequence[ChatMessage], text: str) -> Completion:
+    """A model stream closed before its end: the tokens are estimated from the text, and the
+    usage log's response payload says so."""
+    prompt_tokens, completion_tokens = approximate_prompt_tokens(messages), approximate_tokens(text)
+    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "estimated": True}
+    return Completion(
+        text=text,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        model=model_name,
+        finish_reason="cancelled",
+        response_payload={"model": model_name, "text": text, "finish_reason": "cancelled", "usage": usage},
+    )
+
+
+def _references_only(text: str, sources: list[Source]) -> dict[str, Any]:
+    """The references of a cancelled answer; groundedness, which needs the whole text, is not
+    scored."""
+    references = parse_citations(text, sources).references()
+    return {
+        "references": [reference.as_dict() for reference in references],
+        "attributions": [],
+        "groundedness_scores": [],
+        "groundedness": None,
     }
 
 

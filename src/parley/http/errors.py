@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+import re
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
@@ -73,18 +78,62 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def _validation_message(exc: RequestValidationError) -> tuple[str, list[dict]]:
+def _validation_message(raw_errors: Sequence[Any]) -> tuple[str, list[dict]]:
     errors = []
-    for err in exc.errors():
+    for err in raw_errors:
         loc = [str(part) for part in err.get("loc", ()) if part not in ("body",)]
         if err.get("type") == "json_invalid":
             loc = []
         errors.append({"field": ".".join(loc), "message": err.get("msg", "Invalid value.")})
-    if any(e.get("type") == "json_invalid" for e in exc.errors()):
+    if any(e.get("type") == "json_invalid" for e in raw_errors):
         return "Malformed JSON body.", errors
     first = errors[0] if errors else {"field": "", "message": "Invalid request."}
     where = f"{first['field']}: " if first["field"] else ""
     return f"Invalid request: {where}{first['message']}", errors
+
+
+def validation_error_body(path: str, raw_errors: Sequence[Any]) -> tuple[object, int]:
+    """A refused request body in its surface's format, from pydantic-style errors (``type``,
+    ``loc``, ``msg``, ``input``). Ejento and the others answer 400; Contextual keeps FastAPI's 422
+    with the list of errors, repeating each input only when it can be repeated: an error body
+    must serialise even when the input held NaN or a lone surrogate."""
+    if surface_for_path(path) is Surface.CONTEXTUAL:
+        return {"detail": [_contextual_error(err) for err in raw_errors]}, 422
+    message, errors = _validation_message(raw_errors)
+    return format_error_body(path, 400, _printable(message), _printable(errors))
+
+
+def _contextual_error(err: dict[str, Any]) -> dict[str, Any]:
+    described = _printable(jsonable_encoder({key: value for key, value in err.items() if key != "input"}))
+    return {**described, "input": _echo(err["input"])} if "input" in err else described
+
+
+def _echo(value: Any) -> Any:
+    """``value`` as JSON when JSON can carry it (finite numbers, encodable text, not nested
+    deeper than the encoder goes); otherwise null."""
+    try:
+        value = jsonable_encoder(value)
+        json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError, RecursionError):
+        return None
+    return value
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _printable(value: Any) -> Any:
+    """``value`` (a short description: messages, locations) with what JSON and UTF-8 cannot
+    carry replaced: non-finite numbers by null, lone surrogates by U+FFFD."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_printable(key): _printable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(item) for item in value]
+    return value
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -95,12 +144,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        message, errors = _validation_message(exc)
-        surface = surface_for_path(request.url.path)
-        # Ejento reports validation as 400; FastAPI-style surfaces keep 422 with a list of errors.
-        if surface is Surface.CONTEXTUAL:
-            return JSONResponse({"detail": exc.errors() and _jsonable(exc.errors())}, status_code=422)
-        return error_response(request, 400, message, errors)
+        body, status = validation_error_body(request.url.path, exc.errors())
+        return JSONResponse(body, status_code=status)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -169,9 +214,3 @@ def database_unavailable(exc: OperationalError) -> bool:
         return sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
     # psycopg keeps the connection of a failed connection attempt (no SQLSTATE: no server).
     return getattr(orig, "pgconn", None) is not None
-
-
-def _jsonable(errors: object) -> object:
-    from fastapi.encoders import jsonable_encoder
-
-    return jsonable_encoder(errors)

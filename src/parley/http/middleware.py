@@ -14,6 +14,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from parley.http import json_body
 from parley.http.surface import surface_for_path
 from parley.settings import LimitSettings
 
@@ -253,3 +254,73 @@ def configure_logging(level: str) -> None:
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
+
+
+class StrictJsonMiddleware:
+    """Refuses a JSON body that is not RFC 8259 JSON (``NaN``, ``Infinity``) or holds a lone
+    surrogate, in the surface's validation-error format, before any route parses it: FastAPI
+    and the routes that read bodies themselves use Python's lenient ``json`` module, and what it
+    lets through fails later, in the database or in the error body that repeats it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _declares_json(scope):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client left (or the size limit stopped the body): nobody to answer
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        try:
+            if body.strip():
+                json_body.loads(body)
+        except json_body.StrictJsonError as exc:
+            await _refuse_json(scope, send, exc)
+            return
+        except (ValueError, RecursionError):
+            pass  # plain malformed JSON: the route's own parser reports it as it always has
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def _declares_json(scope: Scope) -> bool:
+    """``application/json`` or ``application/<anything>+json``, as FastAPI decides to parse."""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            media = value.split(b";", 1)[0].strip().lower()
+            return media.startswith(b"application/") and media.endswith((b"/json", b"+json"))
+    return False
+
+
+async def _refuse_json(scope: Scope, send: Send, exc: json_body.StrictJsonError) -> None:
+    from parley.http.errors import validation_error_body
+
+    error = {"type": exc.kind, "loc": ("body", *exc.loc), "msg": exc.message}
+    body, status = validation_error_body(scope["path"], [error])
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})

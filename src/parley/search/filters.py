@@ -61,6 +61,7 @@ Operator = Literal[
     "between",
 ]
 MAX_DEPTH = 8
+MIN_INTEGER, MAX_INTEGER = -(2**63), 2**63 - 1  # what a BIGINT (and SQLite's INTEGER) holds
 MAX_CONDITIONS = 100
 MAX_VALUES = 1_000
 MAX_VALUE_CHARS = 1_000
@@ -103,6 +104,8 @@ class BaseFilter(BaseModel):
     @model_validator(mode="after")
     def _value_fits_operator(self) -> BaseFilter:
         op, value = self.operator, self.value
+        for item in value if isinstance(value, list) else [value]:
+            _check_storable(item)
         if op == "exists":
             return self
         if op == "containsany":
@@ -134,11 +137,23 @@ def parse_filter(raw: Any) -> BaseFilter | CompositeFilter:
     """Validate a filter from a request body, with limits on depth and size."""
     _check_shape(raw, depth=1, size=_Size())
     try:
-        return _FILTER_ADAPTER.validate_python(raw)
+        node = _FILTER_ADAPTER.validate_python(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
         raise InvalidInputError(f"Invalid filter at {where or 'top level'}: {first.get('msg')}") from exc
+    # Compiling refuses what the grammar alone allows (an operator a column lacks, a value of the
+    # wrong type for it): now, rather than in the middle of an answer that is already streaming.
+    FilterCompiler("postgresql").sql(node)
+    return node
+
+
+def _check_storable(value: Scalar | None) -> None:
+    """A value both databases can compare: no NUL character, integers of at most 64 bits."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("values cannot contain NUL characters")
+    if isinstance(value, int) and not MIN_INTEGER <= value <= MAX_INTEGER:
+        raise ValueError("integers must fit in 64 bits")
 
 
 def per_corpus(filters: Mapping[int, BaseFilter | CompositeFilter]) -> CompositeFilter:
@@ -400,9 +415,12 @@ def _like_pattern(pattern: str) -> str:
 
 def _as_int(value: Any) -> int:
     try:
-        return int(value)
-    except (TypeError, ValueError) as exc:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidInputError("document_id filters need integer ids.") from exc
+    if not MIN_INTEGER <= number <= MAX_INTEGER:
+        raise InvalidInputError("document_id filters need integer ids.")
+    return number
 
 
 def _as_date_text(value: Any) -> str:

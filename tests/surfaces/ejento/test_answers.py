@@ -149,7 +149,6 @@ def test_legacy_form_takes_the_question_from_history_and_keeps_the_thread(desk, 
     assert count(db, ChatThread) == 1
 
 
-
 def test_a_follow_up_that_opens_with_and_or_what_about_is_searched_with_the_last_turn(desk):
     for follow_up in ("And where do employees send the request?", "What about days nobody used by spring?"):
         first = succeeded(ask(desk.owner, desk.agent.id, "When must vacation be requested?"), 200, ANSWERED)
@@ -161,6 +160,7 @@ def test_a_follow_up_that_opens_with_and_or_what_about_is_searched_with_the_last
     alone = "How many working days until a refund reaches the card?"
     data = succeeded(ask(desk.owner, desk.agent.id, alone, chat_thread_id=data["thread_id"]), 200, ANSWERED)
     assert data["query"] == alone and "five working days" in data["answer"]
+
 
 def test_streaming_sends_start_status_tokens_and_the_full_output(desk, db):
     r = desk.owner.post(

@@ -203,8 +203,9 @@ def test_a_failing_model_is_a_502_or_an_error_frame_and_records_only_the_failed_
         failed = ask(stocked.owner, model(stocked.agent), user(QUESTION))
         streamed = ask(stocked.owner, model(stocked.agent), user(QUESTION), stream=True)
     assert_openai_error(failed, 502)
-    first, error = frames(streamed.text)
+    first, error, done = frames(streamed.text)
     assert first["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert done == "[DONE]"
     assert set(error) == {"error"} and error["error"]["type"] == "server_error"
     fresh(db)
     assert count(db, AgentResponse) == 0 and count(db, ChatThread) == 0

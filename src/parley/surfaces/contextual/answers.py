@@ -26,7 +26,8 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,10 +35,11 @@ from sqlalchemy.orm import Session
 
 from parley.access.principal import Principal
 from parley.answers.citations import find_citation_markers
-from parley.answers.service import Answer, AnswerService, Delta, Question, Retrieved, Status, Turn
+from parley.answers.service import Answer, AnswerService, Delta, Event, Question, Retrieved, Status, Turn
 from parley.answers.sources import Source
 from parley.db.engine import session_scope
-from parley.errors import InvalidInputError, NotFoundError, ParleyError
+from parley.errors import InvalidInputError, NotFoundError
+from parley.http.streaming import stream_failure
 from parley.search.filters import CompositeFilter, parse_filter
 from parley.search.service import Filter
 from parley.surfaces.contextual import ids, structured, views
@@ -374,57 +376,76 @@ def retrievals_only(
 
 def answer_stream(
     service: AnswerService, principal: Principal, plan: QueryPlan, include_text: bool, request_id: str
-) -> Iterator[str]:
-    """Checks and opens the conversation now (errors are plain JSON answers); the returned
-    iterator runs the answer. A stream announces its message id before the response row
-    exists, so that id is a random UUID stored on the row once it is written."""
-    question = plan.question
-    if question.chat_thread_id is None:
-        service.prepare(principal, plan.agent_id, question)  # refuse bad input before writing
-        with session_scope(service.write_sessions) as session:
-            thread_id = contextual.open_conversation(session, principal, plan.agent_id).id
-        question = dataclasses.replace(question, chat_thread_id=thread_id)
-    prepared = service.prepare(principal, plan.agent_id, question)
-    metadata = {
-        "conversation_id": ids.encode(Kind.CONVERSATION, question.chat_thread_id),  # type: ignore[arg-type]
-        "message_id": ids.foreign_uuid(),
-        "request_id": request_id,
-    }
+) -> Generator[str, None, None]:
+    """Checks the request now (errors are plain JSON answers); the returned iterator opens a
+    conversation when the request named none (its id is announced first), then runs the answer.
+    A stream announces its message id before the response row exists, so that id is a random
+    UUID stored on the row once it is written. A conversation opened for the stream is deleted
+    again if the stream ends before an answer is written in it (a failure, or the client leaving
+    before the answer began); a failure after the stream opened is ``error`` then ``end``."""
+    prepared = service.prepare(principal, plan.agent_id, plan.question)
+    message_id = ids.foreign_uuid()
 
-    def events() -> Iterator[str]:
-        yield _frame("metadata", metadata)
-        markers = _MarkerStream()
+    def events() -> Generator[str, None, None]:
+        opened: int | None = None
         try:
-            answer = None
-            for event in service.answer(prepared):
-                if isinstance(event, Status) and event.step in _STEPS:
-                    yield _frame("stepping", {"type": _STEPS[event.step]})
-                elif isinstance(event, Retrieved):
-                    yield _frame("retrievals", {"contents": _streamed_contents(service, event, include_text)})
-                elif isinstance(event, Delta) and plan.schema is None:
-                    piece = markers.feed(event.text)
-                    if piece:
-                        yield _frame("message_delta", {"delta": piece})
-                elif isinstance(event, Answer):
-                    answer = event
-            assert answer is not None
-            with session_scope(service.write_sessions) as session:
-                contextual.set_message_id(session, answer.agent_response_id, metadata["message_id"])
-            message = _message(plan, answer.payload)
-            rest = markers.finish() if plan.schema is None else message.content
-            if rest:
-                yield _frame("message_delta", {"delta": rest})
-            if message.attributions is not None:
-                attributions: dict[str, Any] = {"attributions": message.attributions}
-                if message.groundedness_scores is not None:
-                    attributions["groundedness_scores"] = message.groundedness_scores
-                yield _frame("attributions", attributions)
-            yield _frame("message_complete", {"final_message": message.content})
-        except ParleyError as exc:
-            yield _frame("error", {"status": exc.status_code, "message": exc.message})
+            question = plan.question
+            if question.chat_thread_id is None:
+                with session_scope(service.write_sessions) as session:
+                    opened = contextual.open_conversation(session, principal, plan.agent_id).id
+                question = dataclasses.replace(question, chat_thread_id=opened)
+            assert question.chat_thread_id is not None
+            conversation = ids.encode(Kind.CONVERSATION, question.chat_thread_id)
+            metadata = {"conversation_id": conversation, "message_id": message_id, "request_id": request_id}
+            yield _frame("metadata", metadata)
+            answering = service.prepare(principal, plan.agent_id, question) if opened else prepared
+            yield from _answer_frames(service, plan, service.answer(answering), include_text, message_id)
+        except Exception as exc:
+            status, message = stream_failure(exc)
+            yield _frame("error", {"status": status, "message": message})
+        finally:
+            if opened is not None:
+                with session_scope(service.write_sessions) as session:
+                    contextual.drop_unused_conversation(session, opened)
         yield _frame("end", {})
 
     return events()
+
+
+def _answer_frames(
+    service: AnswerService,
+    plan: QueryPlan,
+    answer_events: Generator[Event, None, None],
+    include_text: bool,
+    message_id: str,
+) -> Iterator[str]:
+    markers = _MarkerStream()
+    answer = None
+    with closing(answer_events):
+        for event in answer_events:
+            if isinstance(event, Status) and event.step in _STEPS:
+                yield _frame("stepping", {"type": _STEPS[event.step]})
+            elif isinstance(event, Retrieved):
+                yield _frame("retrievals", {"contents": _streamed_contents(service, event, include_text)})
+            elif isinstance(event, Delta) and plan.schema is None:
+                piece = markers.feed(event.text)
+                if piece:
+                    yield _frame("message_delta", {"delta": piece})
+            elif isinstance(event, Answer):
+                answer = event
+    assert answer is not None
+    with session_scope(service.write_sessions) as session:
+        contextual.set_message_id(session, answer.agent_response_id, message_id)
+    message = _message(plan, answer.payload)
+    rest = markers.finish() if plan.schema is None else message.content
+    if rest:
+        yield _frame("message_delta", {"delta": rest})
+    if message.attributions is not None:
+        attributions: dict[str, Any] = {"attributions": message.attributions}
+        if message.groundedness_scores is not None:
+            attributions["groundedness_scores"] = message.groundedness_scores
+        yield _frame("attributions", attributions)
+    yield _frame("message_complete", {"final_message": message.content})
 
 
 def _frame(event: str, data: dict[str, Any]) -> str:

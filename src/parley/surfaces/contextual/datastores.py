@@ -5,7 +5,6 @@ Paths and choices: docs/api/contextual.md.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated, Literal, TypeVar
 
@@ -14,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from parley.corpora.documents import safe_filename
 from parley.errors import InvalidInputError
+from parley.http import json_body
 from parley.http.deps import CurrentPrincipal, SessionDep, api_category
 from parley.surfaces.contextual import ids, service, views
 from parley.surfaces.contextual.ids import Kind
@@ -46,8 +46,10 @@ def _form_json(raw: str | None, model: type[ModelT], field: str) -> ModelT | Non
     if raw is None or not raw.strip():
         return None
     try:
-        return model.model_validate(json.loads(raw))
+        return model.model_validate(json_body.loads(raw))
     except (ValueError, RecursionError) as exc:
+        if isinstance(exc, json_body.StrictJsonError):
+            raise InvalidInputError(f"Invalid {field}: {exc.message}") from None
         if isinstance(exc, ValidationError):
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first["loc"]) or "top level"

@@ -8,12 +8,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import StreamingResponse
 
 from parley.answers.service import AnswerService
 from parley.db.engine import session_scope
 from parley.http.deps import CurrentPrincipal, ReadingPrincipal, SessionDep, api_category
 from parley.http.middleware import request_id_var
+from parley.http.streaming import EventStream
 from parley.surfaces.contextual import answers, ids, service
 from parley.surfaces.contextual.ids import Kind
 from parley.surfaces.contextual.schemas import FeedbackBody, PublicId, QueryBody
@@ -37,7 +37,7 @@ def query(
     principal: ReadingPrincipal,
     retrievals_only: bool = False,
     include_retrieval_content_text: bool = False,
-) -> dict | StreamingResponse:
+) -> dict | EventStream:
     if retrievals_only:
         return answers.retrievals_only(_service(request), principal, agent_id, body)
     # Checked in a short read transaction of its own: none stays open while the model runs.
@@ -48,11 +48,7 @@ def query(
         events = answers.answer_stream(
             _service(request), principal, plan, include_retrieval_content_text, request_id_var.get()
         )
-        return StreamingResponse(
-            events,
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
+        return EventStream(events)
     return answers.answer_json(_service(request), principal, plan, include_retrieval_content_text)
 
 

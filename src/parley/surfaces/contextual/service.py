@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from parley.access.policy import agent_visible, corpus_visible, load_visible
@@ -736,6 +736,12 @@ def conversation_id(public_id: str) -> int:
 def open_conversation(session: Session, principal: Principal, agent_id: int) -> ChatThread:
     """A new chat thread, made before a streamed answer so its id can be sent first."""
     return threads.create_thread(session, principal, agent_id, query_source=QUERY_SOURCE)
+
+
+def drop_unused_conversation(session: Session, thread_id: int) -> None:
+    """Delete a thread opened for a stream that ended before any answer was written in it."""
+    answered = select(AgentResponse.id).where(AgentResponse.chat_thread_id == thread_id).exists()
+    session.execute(delete(ChatThread).where(ChatThread.id == thread_id, ~answered))
 
 
 def set_message_id(session: Session, response_id: int, message_id: str) -> None:

@@ -6,7 +6,6 @@ docs/api/ejento.md.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Annotated, Literal
 
@@ -17,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from parley.agents import service as agents
 from parley.agents.models import Agent, RecentAgent, StarredAgent
+from parley.http import json_body
 from parley.http.deps import CurrentPrincipal, SessionDep, api_category
 from parley.surfaces.ejento.envelope import PageDep, created, ok, paginate
 from parley.surfaces.ejento.params import BodyId, DateRangeQuery, IdsQuery, PathId, SearchQuery, id_list
@@ -112,7 +112,7 @@ class AgentEditBody(BaseModel):
         if not isinstance(value, str):
             return value
         try:
-            return json.loads(value)
+            return json_body.loads(value)
         except (ValueError, RecursionError) as exc:  # deep nesting is refused, not a crash
             raise ValueError("must be a JSON-encoded list of strings") from exc
 

@@ -8,7 +8,6 @@ included, is in the API key category ``documents``.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -25,6 +24,7 @@ from parley.corpora import service as corpora
 from parley.corpora.hashing import content_hash
 from parley.corpora.models import DOCUMENT_STATUSES, Document
 from parley.errors import InvalidInputError
+from parley.http import json_body
 from parley.http.deps import CurrentPrincipal, SessionDep, api_category
 from parley.jobs.models import Job
 from parley.surfaces.ejento.envelope import PageDep, created, iso, ok, paginate
@@ -196,7 +196,7 @@ def parse_tags(raw: str | None) -> list[str]:
         return []
     text = raw.strip()
     try:
-        values = json.loads(text) if text.startswith("[") else [t for t in text.split(",") if t.strip()]
+        values = json_body.loads(text) if text.startswith("[") else [t for t in text.split(",") if t.strip()]
     except (ValueError, RecursionError):
         raise InvalidInputError("tags must be comma-separated or a JSON list of strings.") from None
     try:
@@ -209,7 +209,7 @@ def parse_metadata(raw: str | None) -> dict:
     if raw is None or not raw.strip():
         return {}
     try:
-        value = json.loads(raw)
+        value = json_body.loads(raw)
     except (ValueError, RecursionError):
         raise InvalidInputError("metadata must be a JSON object.") from None
     if not isinstance(value, dict):

@@ -7,16 +7,17 @@ Paths and choices: docs/api/ejento-answers.md.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Generator
+from contextlib import closing
 from typing import Annotated
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from parley.answers.service import Answer, AnswerService, Delta, Question, Status, Turn
-from parley.errors import InvalidInputError, ParleyError
+from parley.errors import InvalidInputError
 from parley.http.deps import CurrentPrincipal, ReadingPrincipal, SessionDep, api_category
+from parley.http.streaming import EventStream, stream_failure
 from parley.responses import service as responses
 from parley.surfaces.ejento.envelope import created, ok
 from parley.surfaces.ejento.params import PathId
@@ -144,31 +145,29 @@ def _sse(event: str, data: dict) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def _answer_stream(service: AnswerService, principal, agent_id: int, question: Question):  # type: ignore[no-untyped-def]
+def _answer_stream(service: AnswerService, principal, agent_id: int, question: Question) -> EventStream:  # type: ignore[no-untyped-def]
     # Bad input (unknown agent or thread, empty question) is refused before the stream opens.
     prepared = service.prepare(principal, agent_id, question)
 
-    def events() -> Iterator[str]:
+    def events() -> Generator[str, None, None]:
         yield _sse("start", {"message": "Analyzing...", "step": "start"})
         try:
-            for event in service.answer(prepared):
-                if isinstance(event, Status):
-                    yield _sse("status", {"message": event.message, "step": event.step})
-                elif isinstance(event, Delta):
-                    yield _sse("token", {"delta": event.text, "step": "assistant_stream"})
-                elif isinstance(event, Answer):
-                    output = {**event.payload, "blocked": False}
-                    yield _sse(
-                        "end", {"message": "Finished.", "step": "end", "output": output, "success": True}
-                    )
-        except ParleyError as exc:
-            yield _sse("error", {"message": exc.message, "success": False, "status": exc.status_code})
+            with closing(service.answer(prepared)) as answer_events:
+                for event in answer_events:
+                    if isinstance(event, Status):
+                        yield _sse("status", {"message": event.message, "step": event.step})
+                    elif isinstance(event, Delta):
+                        yield _sse("token", {"delta": event.text, "step": "assistant_stream"})
+                    elif isinstance(event, Answer):
+                        output = {**event.payload, "blocked": False}
+                        yield _sse(
+                            "end", {"message": "Finished.", "step": "end", "output": output, "success": True}
+                        )
+        except Exception as exc:
+            status, message = stream_failure(exc)
+            yield _sse("error", {"message": message, "success": False, "status": status})
 
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return EventStream(events())
 
 
 @answers_router.post("/v2/api/agent/{agent_id}/response")

@@ -6,15 +6,15 @@ Paths and choices: docs/api/openai.md; the translation itself is in ``service``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Generator
+from contextlib import closing
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
 
-from parley.errors import ParleyError
 from parley.http.deps import CurrentPrincipal, ReadingPrincipal, ReadSessionDep, SessionDep, api_category
 from parley.http.errors import format_error_body
+from parley.http.streaming import EventStream, stream_failure
 from parley.surfaces.openai import service
 from parley.surfaces.openai.schemas import ChatCompletionBody
 
@@ -35,34 +35,30 @@ def retrieve_model(model: str, session: SessionDep, principal: CurrentPrincipal)
     return service.get_model(session, principal, model)
 
 
-def _sse(chunks: Iterator[dict[str, Any]], path: str) -> Iterator[str]:
+def _sse(chunks: Generator[dict[str, Any], None, None], path: str) -> Generator[str, None, None]:
     """``data:`` frames ending with ``[DONE]``; a failure after the stream opened becomes an
-    error frame, which the SDK raises as an APIError."""
+    error frame (which the SDK raises as an APIError) before ``[DONE]``."""
     try:
-        for chunk in chunks:
-            yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
-    except ParleyError as exc:
-        body, _ = format_error_body(path, exc.status_code, exc.message)
+        with closing(chunks):
+            for chunk in chunks:
+                yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
+    except Exception as exc:
+        body, _ = format_error_body(path, *stream_failure(exc))
         yield f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
-        return
     yield "data: [DONE]\n\n"
 
 
 @chat_router.post("/v1/chat/completions", response_model=None)
 def create_chat_completion(
     request: Request, body: ChatCompletionBody, principal: ReadingPrincipal, session: ReadSessionDep
-) -> dict[str, Any] | StreamingResponse:
+) -> dict[str, Any] | EventStream:
     plan = service.plan_completion(session, principal, body)
     answers = request.app.state.answers
     if not body.stream:
         return service.complete(answers, principal, plan)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     chunks = service.stream_completion(answers, principal, plan, include_usage)
-    return StreamingResponse(
-        _sse(chunks, request.url.path),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return EventStream(_sse(chunks, request.url.path))
 
 
 def build_router() -> APIRouter:

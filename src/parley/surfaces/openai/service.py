@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,14 +153,16 @@ def complete(answers: AnswerService, principal: Principal, plan: CompletionPlan)
 
 def stream_completion(
     answers: AnswerService, principal: Principal, plan: CompletionPlan, include_usage: bool
-) -> Iterator[dict[str, Any]]:
+) -> Generator[dict[str, Any], None, None]:
     """The ``chat.completion.chunk`` objects of one answer. Preparing happens now, so an unknown
     agent or an empty question is an error response rather than a broken stream."""
     prepared = answers.prepare(principal, plan.agent_id, plan.question)
     return _chunks(answers.answer(prepared), plan, include_usage)
 
 
-def _chunks(events: Iterator[Event], plan: CompletionPlan, include_usage: bool) -> Iterator[dict[str, Any]]:
+def _chunks(
+    events: Generator[Event, None, None], plan: CompletionPlan, include_usage: bool
+) -> Generator[dict[str, Any], None, None]:
     common: dict[str, Any] = {
         "id": _completion_id(),
         "object": "chat.completion.chunk",
@@ -176,14 +179,15 @@ def _chunks(events: Iterator[Event], plan: CompletionPlan, include_usage: bool) 
         return {**common, "choices": [choice]}
 
     yield chunk({"role": "assistant", "content": ""})
-    for event in events:
-        if isinstance(event, Delta):
-            yield chunk({"content": event.text})
-        elif isinstance(event, Answer):
-            # Sources are known only once the answer is complete: they ride on the final chunk.
-            yield {**chunk({}, "stop"), **_grounding(event)}
-            if include_usage:
-                yield {**common, "choices": [], "usage": _usage(event)}
+    with closing(events):
+        for event in events:
+            if isinstance(event, Delta):
+                yield chunk({"content": event.text})
+            elif isinstance(event, Answer):
+                # Sources are known only once the answer is complete: they ride on the final chunk.
+                yield {**chunk({}, "stop"), **_grounding(event)}
+                if include_usage:
+                    yield {**common, "choices": [], "usage": _usage(event)}
 
 
 def _completion_id() -> str:

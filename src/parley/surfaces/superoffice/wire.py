@@ -28,6 +28,7 @@ from fastapi.responses import Response
 from lxml import etree
 
 from parley.errors import InvalidInputError, ParleyError
+from parley.http import json_body
 
 JSON_TYPES = ("application/json", "text/json", "application/json-patch+json", "application/merge-patch+json")
 XML_TYPES = ("application/xml", "text/xml")
@@ -88,7 +89,7 @@ def _parse_xml(raw: bytes) -> Any:
 
 def _parse_json(raw: bytes) -> Any:
     try:
-        return json.loads(raw)
+        return json_body.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
         raise InvalidInputError("Malformed JSON body.") from exc
 
