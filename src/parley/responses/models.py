@@ -54,7 +54,7 @@ class AgentResponse(IdMixin, CreatedMixin, SoftDeleteMixin, Base):
     pinned_on: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     # Mean groundedness of the answer's sentences, 0..1 (None when not scored).
     groundedness: Mapped[float | None] = mapped_column(nullable=True)
-    # How the response ended: completed, cancelled (the client left mid-stream) or failed.
+    # How the response ended: completed, or cancelled (the client left mid-stream).
     status: Mapped[str] = mapped_column(String(16), default="completed", server_default="completed")
 
 

@@ -1,6 +1,6 @@
 """Agent responses: how each one ended. ``completed`` (the default, and every response written
-before this revision), ``cancelled`` (the client went away mid-stream: what was generated is
-kept) or ``failed`` (the model call failed after the stream had started).
+before this revision) or ``cancelled`` (the client went away mid-stream: what was generated up
+to then is kept, with the usage of every model call).
 
 Revision ID: 0007
 Revises: 0006
