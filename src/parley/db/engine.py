@@ -11,6 +11,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from parley.data_folder import FOLDER_MODE, private_folder, private_sqlite_database
 from parley.settings import Settings
 
 # FastAPI runs sync handlers and dependencies in AnyIO's thread pool, 40 threads by default. A
@@ -26,7 +27,12 @@ def create_db_engine(settings: Settings) -> Engine:
     url = make_url(settings.resolved_database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            database = Path(url.database).resolve()
+            if database.parent == settings.data_dir.resolve():
+                private_folder(database.parent)
+            else:  # a folder named in PARLEY_DATABASE_URL: made private when Parley makes it
+                database.parent.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+            private_sqlite_database(database)
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
