@@ -19,7 +19,12 @@ from parley.db import migrate
 from parley.db.engine import create_db_engine, create_session_factory, session_scope
 from parley.embeddings.router import router as org_embedder_router
 from parley.http.errors import install_error_handlers
-from parley.http.middleware import BodySizeLimitMiddleware, Metrics, RequestContextMiddleware
+from parley.http.middleware import (
+    BodySizeLimitMiddleware,
+    Metrics,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+)
 from parley.ingest.pipeline import EmbedderProvider, make_worker
 from parley.jobs.worker import WorkerThreads
 from parley.reference_data import ensure_reference_data
@@ -99,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, limits=settings.limits)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.add_middleware(SecurityHeadersMiddleware)  # outside the size limit: also on its 413s
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz(request: Request) -> JSONResponse:

@@ -133,3 +133,48 @@ def test_access_log_lines_are_json_with_the_request_id(client):
     entry = next(line for line in lines if line.get("route") == "/healthz")
     assert entry["request_id"] == response.headers["x-request-id"]
     assert entry["status"] == 200 and entry["method"] == "GET" and entry["duration_ms"] >= 0
+
+
+def test_api_responses_are_not_stored_sniffed_or_framed_and_the_console_keeps_its_policy(
+    settings, world, client
+):
+    org = world.org()
+    alice = world.user(org, email="alice@headers.example.com")
+    team = alice.post("/v2/api/team", json={"team_name": "Headers"}).json()["data"]
+    project = alice.post("/v2/api/project", json={"project_name": "Headers", "team_id": team["id"]}).json()[
+        "data"
+    ]
+    agent = alice.post("/v2/api/agent", json={"name": "Headers", "project_id": project["id"]}).json()["data"]
+    login = client.post(
+        "/v2/api/auth/login", json={"email": "alice@headers.example.com", "password": "correct horse battery"}
+    )
+    refresh_token = login.json()["data"]["refresh_token"]
+    too_large = b" " * (settings.limits.max_request_bytes + 1)
+    responses = {
+        "login": login,
+        "refresh": client.post("/v2/api/auth/refresh", json={"refresh_token": refresh_token}),
+        "api key": alice.post("/v2/api/api-key", json={"name": "new"}),
+        "ejento": alice.get("/v2/api/auth/me"),
+        "ejento stream": alice.post(
+            f"/response-service/api/v2/agents/{agent['id']}/responses/stream", json={"user_query": "Refunds?"}
+        ),
+        "contextual": alice.get("/v1/agents"),
+        "openai": alice.get("/v1/models"),
+        "superoffice": alice.post("/api/v1/Agents/AI/GetChatbotTurns", json={}),
+        "kore": alice.post(f"/api/1.1/public/bot/st-{agent['id']}/getLLMUsageLogs", json={}),
+        "unknown path": client.get("/v2/api/no-such-thing"),
+        "too large": client.post(
+            "/v2/api/auth/login", content=too_large, headers={"content-type": "application/json"}
+        ),
+    }
+    assert responses["api key"].status_code in (200, 201) and responses["ejento stream"].status_code == 200
+    assert responses["too large"].status_code == 413
+    for name, r in responses.items():
+        assert r.headers.get("x-content-type-options") == "nosniff", name
+        assert r.headers.get("x-frame-options") == "DENY", name
+        expected = "no-cache" if name == "ejento stream" else "no-store"
+        assert r.headers.get("cache-control") == expected, name
+    page = client.get("/")
+    assert page.headers["cache-control"] == "no-cache"  # static, revalidated by ETag
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-content-type-options"] == "nosniff" and page.headers["x-frame-options"] == "DENY"
