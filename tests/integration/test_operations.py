@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 from sqlalchemy import func, select
 
 from parley.accounts.models import ApiKey, Organization, User
 from parley.app import create_app, prepare_database
 from parley.corpora.models import Corpus
-from parley.settings import LimitSettings
+from parley.settings import EndpointSettings, LimitSettings, Settings
 from parley.threads.models import ChatThread
 
 
@@ -178,3 +179,41 @@ def test_api_responses_are_not_stored_sniffed_or_framed_and_the_console_keeps_it
     assert page.headers["cache-control"] == "no-cache"  # static, revalidated by ETag
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert page.headers["x-content-type-options"] == "nosniff" and page.headers["x-frame-options"] == "DENY"
+
+
+def operations_client(tmp_path, environment: str, **endpoints: object) -> TestClient:
+    settings = Settings(
+        environment=environment,
+        data_dir=tmp_path,
+        secret_key="s" * 40,
+        endpoints=EndpointSettings(**endpoints),
+    )
+    return TestClient(create_app(settings))
+
+
+def test_api_docs_are_served_outside_production_or_when_turned_on(tmp_path):
+    cases = [
+        ("development", None, True),
+        ("test", None, True),
+        ("production", None, False),
+        ("production", True, True),
+        ("development", False, False),
+    ]
+    for environment, api_docs, served in cases:
+        client = operations_client(tmp_path, environment, api_docs=api_docs)
+        statuses = {path: client.get(path).status_code for path in ("/docs", "/redoc", "/openapi.json")}
+        assert statuses == dict.fromkeys(statuses, 200 if served else 404), (environment, api_docs)
+
+
+def test_metrics_are_open_outside_production_and_need_the_token_when_one_is_set(tmp_path):
+    assert operations_client(tmp_path, "test").get("/metrics").status_code == 200
+    assert operations_client(tmp_path, "production").get("/metrics").status_code == 404
+    token = "metrics-token-0123456789"
+    for environment in ("production", "development"):
+        client = operations_client(tmp_path, environment, metrics_token=token)
+        assert client.get("/metrics").status_code == 401
+        assert client.get("/metrics", headers={"Authorization": "Bearer wrong-token"}).status_code == 401
+        allowed = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert allowed.status_code == 200 and "parley_http_requests_total" in allowed.text
+    with pytest.raises(ValidationError):
+        EndpointSettings(metrics_token="short")
