@@ -21,6 +21,11 @@ from parley.settings import Settings
 # concurrent streamed answers, and requests failed with the 30 s pool timeout). Connections above
 # the pool size are opened for a burst and closed when returned.
 POOL_OVERFLOW = 50
+# Execution options (``session.execute(statement, execution_options=...)``) for a statement whose
+# SQL text a request shapes (a metadata filter compiled into the query): it stays out of the
+# engine's compiled-statement cache, whose 500 entries would otherwise each keep one request's
+# SQL and bound values for the life of the process.
+UNCACHED_STATEMENT = {"compiled_cache": None}
 
 
 def create_db_engine(settings: Settings) -> Engine:

@@ -20,6 +20,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from parley.corpora.models import Chunk, Corpus
+from parley.db.engine import UNCACHED_STATEMENT
 from parley.search.filters import BaseFilter, CompositeFilter, FilterCompiler
 
 MAX_QUERY_TERMS = 64
@@ -268,4 +269,4 @@ def postgres_bm25(
         limit=limit,
         **compiler.params,
     )
-    return [(row[0], float(row[1])) for row in session.execute(stmt)]
+    return [(row[0], float(row[1])) for row in session.execute(stmt, execution_options=UNCACHED_STATEMENT)]
