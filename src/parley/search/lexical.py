@@ -20,7 +20,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from parley.corpora.models import Chunk, Corpus
-from parley.db.engine import UNCACHED_STATEMENT
+from parley.db.engine import execute_request_shaped
 from parley.search.filters import BaseFilter, CompositeFilter, FilterCompiler
 
 MAX_QUERY_TERMS = 64
@@ -277,4 +277,4 @@ def postgres_bm25(
         limit=limit,
         **compiler.params,
     )
-    return [(row[0], float(row[1])) for row in session.execute(stmt, execution_options=UNCACHED_STATEMENT)]
+    return [(row[0], float(row[1])) for row in execute_request_shaped(session, stmt)]
