@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,12 +19,14 @@ from parley.console.router import build_router as build_console_router
 from parley.db import migrate
 from parley.db.engine import create_db_engine, create_session_factory, session_scope
 from parley.embeddings.router import router as org_embedder_router
+from parley.errors import AuthenticationError
 from parley.http.errors import install_error_handlers
 from parley.http.middleware import (
     BodySizeLimitMiddleware,
     Metrics,
     RequestContextMiddleware,
     StrictJsonMiddleware,
+    SecurityHeadersMiddleware,
 )
 from parley.ingest.pipeline import EmbedderProvider, make_worker
 from parley.jobs.worker import WorkerThreads
@@ -97,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Self-hosted retrieval-augmented agents with Ejento, Contextual AI, SuperOffice "
         "and Kore.ai compatible APIs.",
         lifespan=lifespan,
+        **({} if settings.serves_api_docs else {"openapi_url": None, "docs_url": None, "redoc_url": None}),
     )
     app.state.settings = settings
     app.state.metrics = metrics
@@ -105,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(StrictJsonMiddleware)  # inside the size limit: it reads whole bodies
     app.add_middleware(BodySizeLimitMiddleware, limits=settings.limits)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.add_middleware(SecurityHeadersMiddleware)  # outside the size limit: also on its 413s
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz(request: Request) -> JSONResponse:
@@ -113,9 +118,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"status": "ok" if ready else "starting", "ready": ready}, status_code=200 if ready else 503
         )
 
-    @app.get("/metrics", include_in_schema=False)
-    def prometheus_metrics() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    if settings.serves_metrics:
+
+        @app.get("/metrics", include_in_schema=False)
+        def prometheus_metrics(request: Request) -> Response:
+            token = settings.endpoints.metrics_token
+            if token is not None:
+                expected = f"Bearer {token.get_secret_value()}".encode()
+                given = request.headers.get("authorization", "").encode()
+                if not hmac.compare_digest(given, expected):
+                    raise AuthenticationError("/metrics needs the metrics bearer token.")
+            return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(build_ejento_router())
     app.include_router(build_openai_router())

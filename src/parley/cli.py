@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from parley.data_folder import private_folder, write_private_text
 from parley.settings import Settings
 
 app = typer.Typer(help="Parley: self-hosted retrieval-augmented agents.", no_args_is_help=True)
@@ -32,9 +33,8 @@ def _ensure_secret_key_file(settings: Settings) -> None:
         return
     path = settings.secret_key_file
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
+        private_folder(path.parent)
+        write_private_text(path, secrets.token_urlsafe(48))
         console.print(f"[yellow]Created a server secret key at {path}[/yellow]")
 
 

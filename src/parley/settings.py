@@ -100,6 +100,16 @@ class SignInSettings(BaseModel):
     forget_after_seconds: float = Field(default=3600.0, gt=0)
 
 
+class EndpointSettings(BaseModel):
+    """Operational endpoints that need no API credential (docs/configuration.md)."""
+
+    # /docs, /redoc and /openapi.json. Unset: served in development and test, not in production.
+    api_docs: bool | None = None
+    # /metrics asks for "Authorization: Bearer <token>" when this is set. Unset: /metrics is open
+    # in development and test, and not served in production.
+    metrics_token: SecretStr | None = Field(default=None, min_length=16)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PARLEY_",
@@ -130,6 +140,7 @@ class Settings(BaseSettings):
     sign_in: SignInSettings = SignInSettings()
     ingest: IngestSettings = IngestSettings()
     tools: ToolSettings = ToolSettings()
+    endpoints: EndpointSettings = EndpointSettings()
 
     @model_validator(mode="after")
     def _refuse_weak_secrets(self) -> Settings:
@@ -168,6 +179,16 @@ class Settings(BaseSettings):
             "No server secret: set PARLEY_SECRET_KEY (32+ characters) or run `parley serve`, "
             f"which creates {self.secret_key_file} on first start."
         )
+
+    @property
+    def serves_api_docs(self) -> bool:
+        if self.endpoints.api_docs is not None:
+            return self.endpoints.api_docs
+        return self.environment != "production"
+
+    @property
+    def serves_metrics(self) -> bool:
+        return self.endpoints.metrics_token is not None or self.environment != "production"
 
     @property
     def bootstrap(self) -> BootstrapSettings:

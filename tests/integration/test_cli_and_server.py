@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import stat
 import time
+from pathlib import Path
 
 import httpx
 from sqlalchemy import create_engine, text
@@ -144,3 +146,31 @@ def test_cli_eval_without_email_works_in_an_organisation_of_its_own(database_url
         ).all()
     engine.dispose()
     assert owners == [("Retrieval evaluation (parley eval)", "evaluation@parley.invalid", None)]
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_data_folder_and_database_files_are_private(tmp_path):
+    """A new data folder is 0700 and the database, its -wal and -shm and the secret 0600; an
+    existing folder and database open to others (an older install) are tightened on start."""
+    fresh, older = tmp_path / "fresh" / "data", tmp_path / "older"
+    older.mkdir(mode=0o755)
+    (older / "parley.db").touch(mode=0o644)
+    older.chmod(0o755)
+    (older / "parley.db").chmod(0o644)
+    for data_dir in (fresh, older):
+        env = parley_env("", data_dir, **BOOTSTRAP)
+        del env["PARLEY_DATABASE_URL"]  # the default: SQLite under the data folder
+        with ServerProcess(env) as server:
+            headers = {"Ocp-Apim-Subscription-Key": BOOTSTRAP["PARLEY_INIT_API_KEY"]}
+            created = httpx.post(
+                f"{server.base_url}/v2/api/corpus", headers=headers, json={"name": "Private"}
+            )
+            assert created.status_code == 201
+            files = [
+                data_dir / name for name in ("parley.db", "parley.db-wal", "parley.db-shm", "secret_key")
+            ]
+            assert {path.name: oct(mode(path)) for path in files} == {path.name: "0o600" for path in files}
+            assert oct(mode(data_dir)) == "0o700"

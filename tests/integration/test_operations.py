@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 from sqlalchemy import func, select, text
 
 from parley.accounts.models import ApiKey, Organization, User
@@ -11,7 +12,7 @@ from parley.app import create_app, prepare_database
 from parley.corpora.models import Corpus
 from parley.http.deps import SessionDep
 from parley.http.errors import database_unavailable
-from parley.settings import LimitSettings
+from parley.settings import EndpointSettings, LimitSettings, Settings
 from parley.threads.models import ChatThread
 
 
@@ -193,3 +194,86 @@ def test_only_connection_failures_and_lock_waits_count_as_unavailable():
     ]
     assert [database_unavailable(e) for e in unavailable] == [True] * len(unavailable)
     assert [database_unavailable(e) for e in faults] == [False] * len(faults)
+
+
+def test_api_responses_are_not_stored_sniffed_or_framed_and_the_console_keeps_its_policy(
+    settings, world, client
+):
+    org = world.org()
+    alice = world.user(org, email="alice@headers.example.com")
+    team = alice.post("/v2/api/team", json={"team_name": "Headers"}).json()["data"]
+    project = alice.post("/v2/api/project", json={"project_name": "Headers", "team_id": team["id"]}).json()[
+        "data"
+    ]
+    agent = alice.post("/v2/api/agent", json={"name": "Headers", "project_id": project["id"]}).json()["data"]
+    login = client.post(
+        "/v2/api/auth/login", json={"email": "alice@headers.example.com", "password": "correct horse battery"}
+    )
+    refresh_token = login.json()["data"]["refresh_token"]
+    too_large = b" " * (settings.limits.max_request_bytes + 1)
+    responses = {
+        "login": login,
+        "refresh": client.post("/v2/api/auth/refresh", json={"refresh_token": refresh_token}),
+        "api key": alice.post("/v2/api/api-key", json={"name": "new"}),
+        "ejento": alice.get("/v2/api/auth/me"),
+        "ejento stream": alice.post(
+            f"/response-service/api/v2/agents/{agent['id']}/responses/stream", json={"user_query": "Refunds?"}
+        ),
+        "contextual": alice.get("/v1/agents"),
+        "openai": alice.get("/v1/models"),
+        "superoffice": alice.post("/api/v1/Agents/AI/GetChatbotTurns", json={}),
+        "kore": alice.post(f"/api/1.1/public/bot/st-{agent['id']}/getLLMUsageLogs", json={}),
+        "unknown path": client.get("/v2/api/no-such-thing"),
+        "too large": client.post(
+            "/v2/api/auth/login", content=too_large, headers={"content-type": "application/json"}
+        ),
+    }
+    assert responses["api key"].status_code in (200, 201) and responses["ejento stream"].status_code == 200
+    assert responses["too large"].status_code == 413
+    for name, r in responses.items():
+        assert r.headers.get("x-content-type-options") == "nosniff", name
+        assert r.headers.get("x-frame-options") == "DENY", name
+        expected = "no-cache" if name == "ejento stream" else "no-store"
+        assert r.headers.get("cache-control") == expected, name
+    page = client.get("/")
+    assert page.headers["cache-control"] == "no-cache"  # static, revalidated by ETag
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-content-type-options"] == "nosniff" and page.headers["x-frame-options"] == "DENY"
+
+
+def operations_client(tmp_path, environment: str, **endpoints: object) -> TestClient:
+    settings = Settings(
+        environment=environment,
+        data_dir=tmp_path,
+        secret_key="s" * 40,
+        endpoints=EndpointSettings(**endpoints),
+    )
+    return TestClient(create_app(settings))
+
+
+def test_api_docs_are_served_outside_production_or_when_turned_on(tmp_path):
+    cases = [
+        ("development", None, True),
+        ("test", None, True),
+        ("production", None, False),
+        ("production", True, True),
+        ("development", False, False),
+    ]
+    for environment, api_docs, served in cases:
+        client = operations_client(tmp_path, environment, api_docs=api_docs)
+        statuses = {path: client.get(path).status_code for path in ("/docs", "/redoc", "/openapi.json")}
+        assert statuses == dict.fromkeys(statuses, 200 if served else 404), (environment, api_docs)
+
+
+def test_metrics_are_open_outside_production_and_need_the_token_when_one_is_set(tmp_path):
+    assert operations_client(tmp_path, "test").get("/metrics").status_code == 200
+    assert operations_client(tmp_path, "production").get("/metrics").status_code == 404
+    token = "metrics-token-0123456789"
+    for environment in ("production", "development"):
+        client = operations_client(tmp_path, environment, metrics_token=token)
+        assert client.get("/metrics").status_code == 401
+        assert client.get("/metrics", headers={"Authorization": "Bearer wrong-token"}).status_code == 401
+        allowed = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert allowed.status_code == 200 and "parley_http_requests_total" in allowed.text
+    with pytest.raises(ValidationError):
+        EndpointSettings(metrics_token="short")

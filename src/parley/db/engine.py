@@ -7,12 +7,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Result, TextClause, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from parley.db.base import MAX_ID
 from parley.errors import InvalidInputError
+from parley.data_folder import FOLDER_MODE, private_folder, private_sqlite_database
 from parley.settings import Settings
 
 # FastAPI runs sync handlers and dependencies in AnyIO's thread pool, 40 threads by default. A
@@ -22,13 +23,35 @@ from parley.settings import Settings
 # concurrent streamed answers, and requests failed with the 30 s pool timeout). Connections above
 # the pool size are opened for a burst and closed when returned.
 POOL_OVERFLOW = 50
+# Statements whose SQL text a request shapes (a metadata filter compiled into the query) stay
+# out of the engine's compiled-statement cache, whose 500 entries would otherwise each keep one
+# request's SQL and bound values for the life of the process.
+_UNCACHED = {"compiled_cache": None}
+# The drivers keep statements per connection too: pysqlite the last 128 prepared, ~9 bytes of
+# memory per character of a filter's SQL (measured: 1.2 MB for a 140,000-character filter),
+# psycopg the text of the last 100 it counted for preparing. A connection that ran a longer
+# request-shaped statement is closed at its next checkout instead of reused.
+LARGE_STATEMENT_CHARS = 8 * 1024
+
+
+def execute_request_shaped(session: Session, statement: TextClause) -> Result:
+    """Execute a statement whose SQL text the request shaped, without the process keeping it."""
+    result = session.execute(statement, execution_options=_UNCACHED)
+    if len(statement.text) > LARGE_STATEMENT_CHARS:
+        session.connection().connection.invalidate(soft=True)
+    return result
 
 
 def create_db_engine(settings: Settings) -> Engine:
     url = make_url(settings.resolved_database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            database = Path(url.database).resolve()
+            if database.parent == settings.data_dir.resolve():
+                private_folder(database.parent)
+            else:  # a folder named in PARLEY_DATABASE_URL: made private when Parley makes it
+                database.parent.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+            private_sqlite_database(database)
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},

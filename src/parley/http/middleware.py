@@ -1,4 +1,5 @@
-"""ASGI middleware: request ids, access logs, Prometheus metrics and request size limits."""
+"""ASGI middleware: request ids, access logs, Prometheus metrics, request size limits and the
+security headers every response carries."""
 
 from __future__ import annotations
 
@@ -135,6 +136,40 @@ class RequestContextMiddleware:
                     "duration_ms": round(elapsed * 1000, 2),
                 },
             )
+
+
+# Responses carry tokens, API key secrets, documents and answers: no cache keeps them, no
+# browser guesses a type other than the declared one, no other site frames them. A response that
+# sets its own Cache-Control keeps it: the console's static page and modules (no-cache: they hold
+# no data and revalidate by ETag) and the answer streams (no-cache, the usual Server-Sent Events
+# header; POST responses are not stored by caches).
+_SECURITY_HEADERS = (
+    (b"cache-control", b"no-store"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+)
+
+
+class SecurityHeadersMiddleware:
+    """Adds each of ``_SECURITY_HEADERS`` the response does not set itself."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(header for header in _SECURITY_HEADERS if header[0] not in present)
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class BodySizeLimitMiddleware:

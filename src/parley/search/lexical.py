@@ -20,6 +20,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from parley.corpora.models import Chunk, Corpus
+from parley.db.engine import execute_request_shaped
 from parley.search.filters import BaseFilter, CompositeFilter, FilterCompiler
 
 MAX_QUERY_TERMS = 64
@@ -86,6 +87,12 @@ def fts5_matches(
     return ids, scores
 
 
+# The per-word caches below hold at most max_words words, and only words up to this length: a
+# question may be 20,000 characters of one "word", and real words are far shorter (the longest
+# English words are ~30 letters), so the caches stay within a few megabytes whatever is asked.
+MAX_CACHED_WORD = 64
+
+
 class _Vocabulary:
     """Document frequencies of query words in the FTS5 index, for pruning.
 
@@ -122,7 +129,7 @@ class _Vocabulary:
             with self._lock:
                 if len(self._counts) > self.max_words:
                     self._counts.clear()
-                self._counts.update({t: (c, now) for t, c in fresh.items()})
+                self._counts.update({t: (c, now) for t, c in fresh.items() if len(t) <= MAX_CACHED_WORD})
             counts.update(fresh)
         return counts
 
@@ -160,7 +167,9 @@ class _Tokens:
             with self._lock:
                 if len(self._tokens) > self.max_words:
                     self._tokens.clear()
-                self._tokens.update(fresh)
+                self._tokens.update(
+                    (word, tokens) for word, tokens in fresh.items() if len(word) <= MAX_CACHED_WORD
+                )
             found.update(fresh)
         return found
 
@@ -268,4 +277,4 @@ def postgres_bm25(
         limit=limit,
         **compiler.params,
     )
-    return [(row[0], float(row[1])) for row in session.execute(stmt)]
+    return [(row[0], float(row[1])) for row in execute_request_shaped(session, stmt)]

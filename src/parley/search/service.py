@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from parley.access.policy import corpus_visible
 from parley.access.principal import Principal
 from parley.corpora.models import Chunk, Corpus, Document
+from parley.db.engine import execute_request_shaped
 from parley.search.arrays import locate
 from parley.search.bm25_index import inverse_document_frequencies
 from parley.search.filter_cache import filter_key
@@ -136,7 +137,7 @@ def _allowed_chunks(
     versions = [(part.corpus_id, part.version) for part in parts]
     admitted = cache.admitted.get(
         filter_key(versions, source, condition, compiler.params),
-        lambda: np.array(session.scalars(statement).all(), dtype=np.int64),
+        lambda: np.array(execute_request_shaped(session, statement).scalars().all(), dtype=np.int64),
     )
     return [(part, part.allowed(admitted)) for part in parts]
 

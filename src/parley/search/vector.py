@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
 from parley.corpora.models import Corpus
+from parley.db.engine import execute_request_shaped
 from parley.search import snapshots
 from parley.search.bm25_index import LexicalIndex, build_index
 from parley.search.filter_cache import AdmittedDocuments
@@ -223,6 +224,6 @@ def pgvector_search(
         LIMIT :limit
         """
     ).bindparams(query=literal, corpus_ids=list(corpus_ids), limit=limit, **compiler.params)
-    rows = [(int(r[0]), float(r[1])) for r in session.execute(stmt)]
+    rows = [(int(r[0]), float(r[1])) for r in execute_request_shaped(session, stmt)]
     rows.sort(key=lambda r: -r[1])  # relaxed order: re-sort the few rows returned
     return rows

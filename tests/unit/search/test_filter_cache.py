@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from parley.search.filter_cache import AdmittedDocuments, filter_key
+from parley.search.filter_cache import AdmittedDocuments, entry_bytes, filter_key
 
 
 def test_a_result_is_computed_once_per_key_and_the_oldest_is_evicted():
@@ -33,3 +33,22 @@ def test_a_result_is_computed_once_per_key_and_the_oldest_is_evicted():
 def test_bound_values_of_another_type_make_another_key():
     assert filter_key([(1, 1)], "d", "c", {"flt_0": 1}) != filter_key([(1, 1)], "d", "c", {"flt_0": True})
     assert filter_key([(1, 1)], "d", "c", {"flt_0": 1}) != filter_key([(2, 1)], "d", "c", {"flt_0": 1})
+
+
+def test_the_cache_is_bounded_in_bytes_and_skips_a_filter_too_large_for_its_share():
+    values = {f"flt_{n}": "v" * 1000 for n in range(100)}  # ~115 KB of SQL and bound values
+    key = filter_key([(1, 1)], "documents", "x IN (...)", values)
+    size = entry_bytes(key, np.array([1], dtype=np.int64))
+    assert 100_000 < size < 200_000
+    cache = AdmittedDocuments(max_entries=100, max_bytes=size * 8)
+    keys = [filter_key([(1, version)], "documents", "x IN (...)", values) for version in range(10)]
+    for key in keys:
+        cache.get(key, lambda: np.array([1], dtype=np.int64))
+    assert len(cache) == 8 and cache.bytes == 8 * size  # the two oldest went for the bytes
+    calls: list[int] = []
+    huge = filter_key([(1, 1)], "documents", "x IN (...)", {**values, "flt_big": "v" * size})
+    for _ in range(2):
+        cache.get(huge, lambda: calls.append(1) or np.array([1], dtype=np.int64))
+    assert calls == [1, 1] and len(cache) == 8  # evaluated each time, never stored
+    cache.clear()
+    assert cache.bytes == 0
