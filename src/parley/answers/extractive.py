@@ -9,8 +9,10 @@ sentence and a doubtful one quotes the alternatives, short ones more readily tha
 (on SQuAD this puts the gold answer in more answers, for the same words, than adding sentences
 until a share of the probability is covered).
 
-Sentences are quoted whole (cutting them to the clause that matches the question lost the
-answer more often than it saved words on SQuAD); only a "sentence" longer than
+Only sentences of prose are quoted, without the source's own footnote markers (which would read
+as Parley's citations) or list bullets (:mod:`parley.answers.prose`). Sentences are quoted whole
+(cutting them to the clause that matches the question lost the answer more often than it saved
+words on SQuAD); only a "sentence" longer than
 :data:`MAX_ANSWER_WORDS` (a run-on PDF line) is clipped, with ellipses, to its densest window.
 When the best sentence's cosine and word recall are low (:data:`MIN_RELEVANCE`), the answer is
 :data:`NOT_FOUND_ANSWER`.
@@ -30,7 +32,6 @@ from parley.answers.sentence_scoring import (
     Candidate,
     Ranking,
     candidate_sentences,
-    is_list_item,
     rank_sentences,
 )
 from parley.answers.sources import Source, content_words
@@ -73,7 +74,9 @@ class ExtractiveAnswer:
     text: str
     found: bool
     sources: list[Source]  # the sources quoted, in the order first cited
-    sentences: list[str]  # the quoted text of each sentence, verbatim from its source
+    # The quoted text of each sentence: verbatim from its source but for the source's own
+    # footnote markers and list bullets, or a table row rendered as "header: value" pairs.
+    sentences: list[str]
     prompt_tokens: int
     completion_tokens: int
 
@@ -112,7 +115,7 @@ def answer_extractively(
     text = ""
     for (_, shown), candidate in zip(quoted, chosen, strict=True):
         # List items stay on lines of their own so they still read (and split) as a list.
-        separator = "\n" if is_list_item(shown) else " "
+        separator = "\n" if candidate.list_item else " "
         text += (separator if text else "") + _cite(shown, candidate.source.number)
     cited = list({c.source.number: c.source for c in chosen}.values())
     return ExtractiveAnswer(
