@@ -9,8 +9,8 @@ answer did not quote, four kinds of question are built, best first:
 * a definition the sentence gives ("Ctenophora ... is a phylum of ...") -> "What is Ctenophora?";
 * who did what the sentence says a name did ("CBS broadcast Super Bowl 50 in the U.S., ...")
   -> "Who broadcast Super Bowl 50 in the U.S.?";
-* a name the question and answer do not mention (of two words or more, or one found in two
-  sentences) -> "What do the sources say about Von Miller?";
+* a name the question and answer do not mention, in a source the answer cites (of two words or
+  more, or one found in two sentences) -> "What do the sources say about Von Miller?";
 * a year they do not mention -> "What happened in 1882?".
 
 A subject must be a noun phrase ("The wing type that is the most common ..." gives none) and a
@@ -24,7 +24,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-from parley.answers.citations import strip_citation_markers
+from parley.answers.citations import parse_citations, strip_citation_markers
 from parley.answers.prose import is_prose, list_item_content, strip_footnote_markers
 from parley.answers.sources import Source, content_words, flatten, split_sentences
 
@@ -62,7 +62,8 @@ _PRONOUNS = frozenset(
 # Capitalised words that are not subjects worth a question.
 _NOT_NAMES = frozenset(
     "the a an in on at as of for from by with to and but or since until each both this that these those "
-    "however after before during when while although his her "
+    "however after before during when while although his her other another some many most several such "
+    "all any every no "
     "their its january february march april may june july august september october november december "
     "monday tuesday wednesday thursday friday saturday sunday".split()
 )
@@ -75,6 +76,7 @@ def suggest_followups(
     said = flatten(strip_citation_markers(answer))
     known_words = set(content_words(question)) | set(content_words(answer))
     question_keys = _topic_keys(question)
+    cited = {source.number for source in parse_citations(answer, sources).sources}
 
     sentences = [(source, text) for source in sources for text in _complete_sentences(source.text)]
     # Single capitalised words ("Greek") make a subject only when the sources come back to them.
@@ -96,7 +98,9 @@ def suggest_followups(
         who = _subject_question(text, known_words, capitalised)
         if who:
             kinds[1].append((rank, text, who))
-        for match in _NAME.finditer(text):
+        # A name is a subject only in a source the answer cites: a sentence elsewhere that shares
+        # a word with the question ("the Selectric typewriter") names things it is not about.
+        for match in _NAME.finditer(text) if source.number in cited else ():
             name = _name(match.group(), at_start=match.start() == 0)
             if name and _new_subject(name, known_words) and (" " in name or single_names[name] > 1):
                 # A longer name is a more specific subject.
@@ -159,7 +163,9 @@ def _subject_question(sentence: str, known_words: set[str], capitalised: set[str
     # "Who changed his mind?" says nothing without the sentence before; nor "Who ordered item 2?".
     if not _new_subject(predicate, known_words) or _PRONOUNS & set(predicate.lower().split()):
         return None
-    if _PLACEHOLDER.search(predicate):
+    # A predicate cut before its "and ..." can end on a dangling participle: "Who originated with
+    # several innovations developed?".
+    if _PLACEHOLDER.search(predicate) or (len(predicate.split()) > 2 and predicate.endswith("ed")):
         return None
     return f"Who {predicate}?"
 

@@ -17,9 +17,10 @@ unrelated source) and the fragments read as junk answers. So:
   when its table's header is known).
 
 Without a part-of-speech tagger, a "verb" is a word from a short list of auxiliaries and common
-verbs or a word ending in "-ed"; a fragment with a full stop is trusted to be a sentence once it
-has :data:`MIN_SENTENCE_WORDS` words, one without only with a verb (captions rarely end in a full
-stop; chunks cut mid-sentence do not either, but they are long or have their verb).
+verbs, or (in a fragment ending in a full stop) a word ending in "-ed"; a fragment with a full
+stop is trusted to be a sentence once it has :data:`MIN_SENTENCE_WORDS` words, one without only
+with a verb or from :data:`MIN_RUN_ON_WORDS` words on (captions and list fragments rarely end in
+a full stop; chunks cut mid-sentence do not either, but they are long or have their verb).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from parley.answers.citations import strip_citation_markers
 MIN_SENTENCE_WORDS = 4
 #: A fragment without a full stop is quoted without a verb from this many words on (a run-on
 #: PDF line, a chunk cut mid-sentence).
-MIN_RUN_ON_WORDS = 12
+MIN_RUN_ON_WORDS = 10
 
 # A source's own footnote markers, glued to the word or stop before them, with a page suffix
 # ("[23]: 105"): numbers, letters, "note 2", and Wikipedia's inline tags ("[citation needed]").
@@ -100,9 +101,10 @@ def is_prose(text: str, intro: str = "") -> bool:
         return True
     if len(words) < 2:
         return False
-    has_verb = any(word.lower() in _VERBS or _is_past_tense(word) for word in words)
+    has_verb = any(word.lower() in _VERBS for word in words)
     if _FULL_STOP.search(text):
-        return has_verb or len(words) >= MIN_SENTENCE_WORDS
+        return has_verb or len(words) >= MIN_SENTENCE_WORDS or any(_is_past_tense(w) for w in words)
+    # Without a full stop, "-ed" is as often an adjective: "Nested ordered item 2".
     return has_verb or len(words) >= MIN_RUN_ON_WORDS
 
 

@@ -60,6 +60,8 @@ def test_text_in_brackets_that_is_not_a_marker_stays() -> None:
         # Image captions: short and verbless, no full stop.
         "Male mallard",
         "A pair of mandarin ducks in the park",
+        "Nested ordered item 2",
+        "Ducks boiled in brine",
         # Figure and table labels.
         "Figure 3: Growth of revenue by region",
         "Fig. 2. Wing-type nut",
