@@ -2,9 +2,10 @@
 answer left out, so each one is answerable from those sources and nothing is invented.
 
 From the complete sentences of prose in the sources (:func:`parley.answers.prose.is_prose`,
-ending in a full stop: no list fragment, table row, caption or reference entry) that share a
-word with the question (or its first six letters: "ctenophores" / "Ctenophora") and that the
-answer did not quote, four kinds of question are built, best first:
+ending in a full stop: no list fragment, table row, caption or reference entry) that are on
+topic (sharing a word, or its first six letters, "ctenophores" / "Ctenophora", with the question,
+or with the answer in a source it cites) and that the answer did not quote, four kinds of
+question are built, best first:
 
 * a definition the sentence gives ("Ctenophora ... is a phylum of ...") -> "What is Ctenophora?";
 * who did what the sentence says a name did ("CBS broadcast Super Bowl 50 in the U.S., ...")
@@ -76,6 +77,7 @@ def suggest_followups(
     said = flatten(strip_citation_markers(answer))
     known_words = set(content_words(question)) | set(content_words(answer))
     question_keys = _topic_keys(question)
+    answer_keys = _topic_keys(strip_citation_markers(answer))
     cited = {source.number for source in parse_citations(answer, sources).sources}
 
     sentences = [(source, text) for source in sources for text in _complete_sentences(source.text)]
@@ -87,8 +89,12 @@ def suggest_followups(
     capitalised = {m.group() for _, text in sentences for m in _NAME.finditer(text) if m.start()}
     kinds: list[list[tuple[float, str, str]]] = [[], [], [], []]  # definitions, who-did, names, years
     for source, text in sentences:
-        overlap = len(_topic_keys(text) & question_keys)
-        if not overlap or flatten(text) in said:
+        keys = _topic_keys(text)
+        overlap = len(keys & question_keys)
+        # On topic: it shares a word with the question, or it is in a cited source and shares
+        # one with the answer ("Refunds are paid by ..." beside a quoted refund policy).
+        on_topic = overlap or (source.number in cited and keys & answer_keys)
+        if not on_topic or flatten(text) in said:
             continue
         # Closest to the question first, then the better-ranked source.
         rank = overlap - 0.1 * source.number
