@@ -274,6 +274,10 @@ def test_agents_are_starred_and_their_settings_saved(page, api: Api, policy_agen
     ]
 
     page.goto(f"/#/agents/{policy_agent['id']}/settings")
+    # The agent answers from its corpora: its Rag Tool shows on, switched through the corpora.
+    rag = page.locator("#section-tools li", has_text="Rag Tool").get_by_role("switch")
+    expect(rag).to_be_checked()
+    expect(rag).to_be_disabled()
     instructions = page.get_by_role("textbox", name="Instructions", exact=True)
     instructions.fill("Answer in one paragraph.\nAlways cite the page.")
     page.get_by_role("button", name="Save instructions").click()

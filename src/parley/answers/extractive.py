@@ -9,8 +9,10 @@ sentence and a doubtful one quotes the alternatives, short ones more readily tha
 (on SQuAD this puts the gold answer in more answers, for the same words, than adding sentences
 until a share of the probability is covered).
 
-Sentences are quoted whole (cutting them to the clause that matches the question lost the
-answer more often than it saved words on SQuAD); only a "sentence" longer than
+Only sentences of prose are quoted, without the source's own footnote markers (which would read
+as Parley's citations) or list bullets (:mod:`parley.answers.prose`). Sentences are quoted whole
+(cutting them to the clause that matches the question lost the answer more often than it saved
+words on SQuAD); only a "sentence" longer than
 :data:`MAX_ANSWER_WORDS` (a run-on PDF line) is clipped, with ellipses, to its densest window.
 When the best sentence's cosine and word recall are low (:data:`MIN_RELEVANCE`), the answer is
 :data:`NOT_FOUND_ANSWER`.
@@ -30,7 +32,6 @@ from parley.answers.sentence_scoring import (
     Candidate,
     Ranking,
     candidate_sentences,
-    is_list_item,
     rank_sentences,
 )
 from parley.answers.sources import Source, content_words
@@ -52,6 +53,9 @@ MAX_ANSWER_WORDS = 70
 #: ...nor past this many sentences.
 MAX_SENTENCES = 3
 
+#: A passage's text in the usage log's request payload is cut to this many characters.
+PAYLOAD_PASSAGE_CHARS = 500
+
 # The relevance gate: the best sentence's cosine + RECALL_WEIGHT * its word recall must reach
 # MIN_RELEVANCE. Measured: 3.2% of SQuAD questions fall below it (about half of them would have
 # been answered: 1.8 points of gold-in-answer), against 90% of 30 off-topic questions and 91% of
@@ -70,21 +74,58 @@ class ExtractiveAnswer:
     for the default), the nearest thing to a model's tokens an answerer without a model has.
     """
 
+    question: str
+    read: list[Source]  # the sources it was given
     text: str
     found: bool
     sources: list[Source]  # the sources quoted, in the order first cited
-    sentences: list[str]  # the quoted text of each sentence, verbatim from its source
+    # The quoted text of each sentence: verbatim from its source but for the source's own
+    # footnote markers and list bullets, or a table row rendered as "header: value" pairs.
+    sentences: list[str]
     prompt_tokens: int
     completion_tokens: int
 
     def completion(self) -> Completion:
-        """The answer as a chat-model :class:`Completion`, for the usage log and the response row."""
+        """The answer as a chat-model :class:`Completion`, for the usage log and the response row.
+
+        Its payloads say what the answerer was given (the question and the passages, each cut
+        to :data:`PAYLOAD_PASSAGE_CHARS`; it reads no history) and what it returned (the answer
+        and the sources it cites), as a model's request and response would."""
+        request = {
+            "model": EXTRACTIVE_MODEL_NAME,
+            "question": self.question,
+            "passages": [_passage(source) for source in self.read],
+        }
+        response = {
+            "model": EXTRACTIVE_MODEL_NAME,
+            "answer": self.text,
+            "found": self.found,
+            "citations": [
+                {"number": s.number, "chunk_id": s.chunk_id, "document_name": s.document_name}
+                for s in self.sources
+            ],
+            "usage": {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens},
+        }
         return Completion(
             text=self.text,
             prompt_tokens=self.prompt_tokens,
             completion_tokens=self.completion_tokens,
             model=EXTRACTIVE_MODEL_NAME,
+            request_payload=request,
+            response_payload=response,
         )
+
+
+def _passage(source: Source) -> dict[str, int | str]:
+    text = source.text
+    if len(text) > PAYLOAD_PASSAGE_CHARS:
+        text = text[:PAYLOAD_PASSAGE_CHARS].rstrip() + " …"
+    return {
+        "number": source.number,
+        "chunk_id": source.chunk_id,
+        "document_name": source.document_name,
+        "text": text,
+    }
 
 
 def answer_extractively(
@@ -102,20 +143,22 @@ def answer_extractively(
     prompt_tokens = embedder.count_tokens(question) + sum(embedder.count_tokens(s.text) for s in sources)
     candidates = candidate_sentences(sources)
     if not candidates or not content_words(question):
-        return _not_found(embedder, prompt_tokens)
+        return _not_found(question, sources, embedder, prompt_tokens)
     ranking = rank_sentences(question, candidates, embedder, query_vector)
     if ranking.cosines[0] + RECALL_WEIGHT * ranking.recalls[0] < MIN_RELEVANCE:
-        return _not_found(embedder, prompt_tokens)
+        return _not_found(question, sources, embedder, prompt_tokens)
 
     chosen = choose_sentences(ranking)
     quoted = [_clip(c.sentence.text, question) for c in chosen]
     text = ""
     for (_, shown), candidate in zip(quoted, chosen, strict=True):
         # List items stay on lines of their own so they still read (and split) as a list.
-        separator = "\n" if is_list_item(shown) else " "
+        separator = "\n" if candidate.list_item else " "
         text += (separator if text else "") + _cite(shown, candidate.source.number)
     cited = list({c.source.number: c.source for c in chosen}.values())
     return ExtractiveAnswer(
+        question=question,
+        read=list(sources),
         text=text,
         found=True,
         sources=cited,
@@ -147,8 +190,12 @@ def _quoted_words(candidate: Candidate) -> int:
     return min(len(candidate.sentence.text.split()), MAX_ANSWER_WORDS)
 
 
-def _not_found(embedder: Embedder, prompt_tokens: int) -> ExtractiveAnswer:
+def _not_found(
+    question: str, sources: Sequence[Source], embedder: Embedder, prompt_tokens: int
+) -> ExtractiveAnswer:
     return ExtractiveAnswer(
+        question=question,
+        read=list(sources),
         text=NOT_FOUND_ANSWER,
         found=False,
         sources=[],

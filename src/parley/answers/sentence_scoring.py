@@ -1,10 +1,11 @@
 """How the offline answerer judges the sentences of the retrieved sources: which of them holds
 the answer, as a probability over a shortlist.
 
-1. Every sentence of every source is a candidate (a list item is read together with the line
-   that introduced the list; a Markdown heading or a line ending in a colon is only context; a
-   sentence that two overlapping chunks both hold is one candidate, from the better-ranked
-   chunk).
+1. Every sentence of every source that reads as prose is a candidate, cleaned of the source's
+   footnote markers (:mod:`parley.answers.prose`; a table row under a known header is one, as
+   "header: value" pairs); a list item is read together with the line that introduced the
+   list; a Markdown heading or a line ending in a colon is only context; a sentence that two
+   overlapping chunks both hold is one candidate, from the better-ranked chunk.
 2. Each candidate gets cheap lexical features (:func:`lexical_features`): idf-weighted recall of
    the question's words, their densest window, shared bigrams, the previous sentence's recall
    (pronouns refer back), whether it holds what the question type asks for (a date for "when",
@@ -34,9 +35,17 @@ import math
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from parley.answers.prose import (
+    is_prose,
+    is_separator_row,
+    list_item_content,
+    strip_footnote_markers,
+    table_cells,
+    table_row_sentence,
+)
 from parley.answers.sources import Sentence, Source, content_words, split_sentences
 from parley.embeddings.base import Embedder
 
@@ -74,14 +83,17 @@ WEIGHTS = Weights(
 @dataclass(frozen=True)
 class Candidate:
     source: Source
+    #: The sentence as it may be quoted: without the source's footnote markers, a list item
+    #: without its bullet, a table row as "header: value" pairs (its span is the source's).
     sentence: Sentence
     previous: str  # the sentence before it in its source (for a list item: the list's intro)
+    list_item: bool = False
 
     @property
     def text(self) -> str:
-        """What the candidate is judged on: a list item ("- Saturday: 10am to 1pm") means
+        """What the candidate is judged on: a list item ("Saturday: 10am to 1pm") means
         nothing without its intro, so the two are read together."""
-        if is_list_item(self.sentence.text) and self.previous:
+        if self.list_item and self.previous:
             return f"{self.previous} {self.sentence.text}"
         return self.sentence.text
 
@@ -101,23 +113,42 @@ def is_list_item(text: str) -> bool:
 
 
 def candidate_sentences(sources: Sequence[Source]) -> list[Candidate]:
-    """Every sentence of ``sources`` that could answer, in source order."""
+    """Every sentence of ``sources`` that could answer and reads as prose, in source order
+    (:mod:`parley.answers.prose` says what does and how a quote is cleaned)."""
     candidates = []
     seen: set[str] = set()
     for source in sources:
         previous = ""
-        for sentence in split_sentences(source.text):
+        header: list[str] | None = None
+        sentences = split_sentences(source.text)
+        for index, sentence in enumerate(sentences):
+            following = sentences[index + 1].text if index + 1 < len(sentences) else ""
+            cells = table_cells(sentence.text)
+            if cells is not None or is_separator_row(sentence.text):
+                # A table row is quoted as "header: value" pairs, so only once its header is known.
+                if cells is not None and is_separator_row(following):
+                    header = cells
+                    continue
+                quote = table_row_sentence(header, cells) if header and cells else None
+                if quote and quote not in seen:
+                    seen.add(quote)
+                    candidates.append(Candidate(source, replace(sentence, text=quote), previous))
+                continue
+            header = None
             # A Markdown heading, or a line ending in a colon, announces what follows; it is
             # context, not an answer. Overlapping chunks (and duplicated documents) repeat
             # sentences: one candidate each, or the repeats would share one sentence's
             # probability and crowd the shortlist.
             announces = sentence.text.endswith(":") or _HEADING.match(sentence.text) is not None
-            if not announces and sentence.text not in seen:
-                seen.add(sentence.text)
-                candidates.append(Candidate(source, sentence, previous))
+            item = is_list_item(sentence.text)
+            quote = strip_footnote_markers(list_item_content(sentence.text))
+            intro = previous if item else ""
+            if not announces and quote not in seen and is_prose(quote, intro):
+                seen.add(quote)
+                candidates.append(Candidate(source, replace(sentence, text=quote), previous, item))
             # A list item's context is the line that introduced the list, not the item before.
-            if not is_list_item(sentence.text):
-                previous = sentence.text
+            if not item:
+                previous = strip_footnote_markers(sentence.text)
     return candidates
 
 

@@ -41,6 +41,7 @@ from parley.answers.citations import parse_citations
 from parley.answers.extractive import NOT_FOUND_ANSWER, answer_extractively
 from parley.answers.followups import suggest_followups
 from parley.answers.grounding import assess_grounding
+from parley.answers.prose import strip_footnote_markers
 from parley.answers.sources import Source, sources_from_hits
 from parley.corpora.models import AgentCorpus
 from parley.db.engine import session_scope
@@ -637,7 +638,7 @@ class AnswerService:
             return []
         if model is None:
             return suggest_followups(prepared.question.text, answer, sources)[:FOLLOWUP_COUNT]
-        context = "\n".join(f"- {source.text[:300]}" for source in sources[:4])
+        context = "\n".join(f"- {strip_footnote_markers(source.text)[:300]}" for source in sources[:4])
         messages = [
             ChatMessage(
                 "system",
@@ -1016,10 +1017,12 @@ def _answer_messages(prepared: _Prepared, sources: list[Source]) -> list[ChatMes
     shown = list(sources)
 
     def user_message() -> ChatMessage:
+        # A source's own footnote markers ("a hen.[3][4]") are left out: copied into the answer,
+        # they would read as citations of Parley's numbered sources.
         listing = "\n\n".join(
             f"[{s.number}] {s.context or s.document_name}"
             + (f" (page {s.page})" if s.page else "")
-            + f"\n{s.text}"
+            + f"\n{strip_footnote_markers(s.text)}"
             for s in shown
         )
         return ChatMessage("user", f"Sources:\n{listing}\n\nQuestion: {prepared.question.text}")

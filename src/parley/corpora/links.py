@@ -42,6 +42,13 @@ def _live_links(agent_id: int) -> Select[tuple[AgentCorpus]]:
     )
 
 
+def answers_from_corpora(session: Session, agent_id: int) -> bool:
+    """Whether the agent has an enabled connection to a live corpus: what its answers search (and
+    so whether its built-in "Rag Tool" is on)."""
+    enabled = _live_links(agent_id).where(AgentCorpus.is_enabled.is_(True))
+    return session.scalars(enabled.limit(1)).first() is not None
+
+
 def _find(session: Session, agent_id: int, corpus_id: int) -> AgentCorpus | None:
     return session.scalars(_live_links(agent_id).where(AgentCorpus.corpus_id == corpus_id)).first()
 

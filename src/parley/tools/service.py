@@ -51,6 +51,7 @@ from parley.access.policy import load_visible
 from parley.access.principal import Principal
 from parley.accounts.security import encrypt_secret
 from parley.agents import service as agents_service
+from parley.corpora import links as corpus_links
 from parley.db.base import MAX_ID
 from parley.db.rows import apply_changes, name_taken, refuse_to_orphan, soft_delete
 from parley.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
@@ -585,14 +586,24 @@ def delete_tool(session: Session, principal: Principal, tool_id: int) -> ToolSta
 
 
 def agent_tools(session: Session, principal: Principal, agent_id: int) -> list[tuple[ToolState, bool]]:
-    """Every tool the caller sees, with whether the agent has it enabled."""
+    """Every tool the caller sees, with whether the agent has it enabled. The built-in "Rag Tool"
+    is on when the agent answers from its corpora (an enabled corpus connection), which is what
+    the answer path searches, whatever its tool link says."""
     agent = agents_service.get_agent(session, principal, agent_id)
     enabled = set(
         session.scalars(
             select(AgentTool.tool_id).where(AgentTool.agent_id == agent.id, AgentTool.is_enabled.is_(True))
         )
     )
-    return [(state, state.tool.id in enabled) for state in list_tools(session, principal)]
+    retrieves = corpus_links.answers_from_corpora(session, agent.id)
+    return [
+        (state, retrieves if _is_rag(state.tool) else state.tool.id in enabled)
+        for state in list_tools(session, principal)
+    ]
+
+
+def _is_rag(tool: Tool) -> bool:
+    return tool.org_id is None and tool.tool_type == "rag"
 
 
 def connected_agent_tools(

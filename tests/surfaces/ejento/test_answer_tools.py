@@ -34,7 +34,7 @@ from parley.tools.models import Tool
 from parley.usage.models import LLMUsageRecord
 from tests.conftest import make_settings
 from tests.support.world import Actor, World
-from tests.surfaces.ejento.factories import assert_error, count, fresh, make_agent, succeeded
+from tests.surfaces.ejento.factories import add_text, assert_error, count, fresh, make_agent, poll, succeeded
 from tests.surfaces.ejento.test_answers import sse_events
 
 ANSWERED = "Agent Response Created Successfully."
@@ -495,3 +495,21 @@ def test_streaming_with_a_model_runs_the_tool_rounds_before_the_text(
         ("Weather lookup", "success"),
         ("Nowhere", "failure"),
     ]
+
+
+def test_a_model_is_shown_its_sources_without_their_own_footnote_markers(desk: Desk, scripted: ScriptedModel):
+    # From the Wikipedia "Duck" article (CC BY-SA), with its footnote markers as plain text.
+    corpus = succeeded(
+        desk.admin.post("/v2/api/corpus", json={"name": "Birds"}), 201, "Corpus created successfully."
+    )
+    link = f"/v2/api/agent/{desk.agent.id}/corpus/{corpus['id']}"
+    assert desk.admin.post(link).status_code == 201
+    text = "A male duck is called a drake and the female is called a duck, or in ornithology a hen.[3][4]"
+    assert poll(desk.admin, add_text(desk.admin, corpus["id"], text)["id"])["status"] == "completed"
+    use_model(desk, scripted.base_url)
+    ask(desk.admin, desk.agent.id, "What is a male duck called?")
+    # The answer and the follow-up questions.
+    assert len(scripted.requests) == 2
+    for request in scripted.requests:
+        sources = request["messages"][-1]["content"]
+        assert "or in ornithology a hen." in sources and "[3]" not in sources and "[4]" not in sources

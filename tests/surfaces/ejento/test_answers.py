@@ -21,6 +21,7 @@ from parley.corpora.models import AgentCorpus, Chunk, Corpus, CorpusPermission
 from parley.responses.models import AgentResponse
 from parley.settings import IngestSettings
 from parley.threads.models import ChatThread
+from parley.usage import service as usage_service
 from parley.usage.models import LLMUsageRecord
 from tests.conftest import make_settings
 from tests.support.llm_server import SERVED_MODEL_NAME, llama_server, require_llama_cpp
@@ -125,6 +126,28 @@ def test_offline_answer_is_cited_grounded_and_recorded(desk, db):
     assert [u.feature_name for u in usage] == ["generation"]
     assert usage[0].status == "success" and usage[0].request_tokens == data["prompt_tokens"]
     assert usage[0].model_name == data["model"] and usage[0].user_id == desk.owner.id
+    # Logged as any model's call: what the offline answerer was given and what it returned.
+    request, response = usage[0].request_payload, usage[0].response_payload
+    assert request["question"] == "How long do customers have to return goods?"
+    assert [p["chunk_id"] for p in request["passages"]] == [p["chunk_id"] for p in data["data_points"]]
+    assert "return goods" in request["passages"][0]["text"]
+    assert response["answer"] == data["answer"] and response["found"] is True
+    assert [c["number"] for c in response["citations"]] == data["indexes"]
+
+
+def test_offline_answer_payloads_are_redacted_for_an_organisation_that_asks(desk, db):
+    usage_service.set_payload_redaction(db, desk.org.id, True)
+    db.commit()
+    data = succeeded(ask(desk.owner, desk.agent.id, "When must vacation be requested?"), 200, ANSWERED)
+    fresh(db)
+    (record,) = db.scalars(
+        select(LLMUsageRecord).where(LLMUsageRecord.agent_response_id == data["agent_response_id"])
+    ).all()
+    assert record.request_payload["question"] == "[redacted]"
+    assert {p["text"] for p in record.request_payload["passages"]} == {"[redacted]"}
+    assert record.response_payload["answer"] == "[redacted]" and "two weeks" not in json.dumps(
+        record.response_payload
+    )
 
 
 def test_legacy_form_takes_the_question_from_history_and_keeps_the_thread(desk, db):

@@ -26,6 +26,7 @@ from tests.surfaces.ejento.factories import (
     fresh,
     ids,
     make_agent,
+    make_corpus,
     reload,
     succeeded,
 )
@@ -579,7 +580,8 @@ def test_enable_list_and_disable_agent_tools(t: Tenant, db: Session):
     )
     assert [c["tool"]["id"] for c in connected] == [made["id"], rag] and connected[0] == link
     enabled = {item["id"]: item["is_enabled"] for item in t.carol.get(base).json()["data"]}
-    assert enabled[made["id"]] is True and enabled[rag] is True
+    # The Rag Tool follows the agent's corpora (it has none), not its link.
+    assert enabled[made["id"]] is True and enabled[rag] is False
     agent = t.alice.get(f"/v2/api/agent/{t.agent.id}").json()["data"]
     assert agent["connected_tool_names"] == ["Weather lookup", "Rag Tool"]
 
@@ -594,6 +596,22 @@ def test_enable_list_and_disable_agent_tools(t: Tenant, db: Session):
         and back["created_by"] == t.alice.email
         and back["modified_by"] == t.admin.email
     )
+
+
+def test_the_rag_tool_is_on_while_the_agent_answers_from_an_enabled_corpus(t: Tenant, db: Session):
+    rag = builtin(db, "Rag Tool")
+    base = f"/v2/api/agent/{t.agent.id}/tool"
+
+    def rag_enabled() -> bool:
+        return next(i["is_enabled"] for i in t.carol.get(base).json()["data"] if i["id"] == rag)
+
+    assert rag_enabled() is False
+    corpus = make_corpus(db, t.alice, name="Handbook")
+    link = f"/v2/api/agent/{t.agent.id}/corpus/{corpus.id}"
+    assert t.alice.post(link).status_code == 201
+    assert rag_enabled() is True
+    assert t.alice.put(link, json={"is_enabled": False}).status_code == 200
+    assert rag_enabled() is False
 
 
 def test_agent_tool_changes_are_checked_and_write_nothing_when_refused(t: Tenant, db: Session):

@@ -149,7 +149,7 @@ def test_a_run_on_sentence_is_clipped_to_a_verbatim_window(embedder: Embedder, s
     assert [s.score for s in grounding.sentences] == [1.0]
 
 
-def test_list_items_are_read_with_their_intro_and_kept_on_their_own_lines(
+def test_list_items_are_read_with_their_intro_and_quoted_on_their_own_lines_without_bullets(
     embedder: Embedder, sources_for: Sources
 ) -> None:
     game, other = sources_for([2, 3])
@@ -162,12 +162,12 @@ def test_list_items_are_read_with_their_intro_and_kept_on_their_own_lines(
         ),
     )
     answer = answer_extractively("Is the reading room open on Sunday?", [game, hours], embedder)
-    assert answer.text.startswith("- Sunday: closed [2].")
+    assert answer.text.startswith("Sunday: closed [2].")
     answer = answer_extractively("What are the opening hours of the reading room?", [game, hours], embedder)
     assert answer.text.split("\n") == [
-        "- Monday to Friday: 10am to 5.30pm [2].",
-        "- Saturday: 10am to 1pm [2].",
-        "- Sunday: closed [2].",
+        "Monday to Friday: 10am to 5.30pm [2].",
+        "Saturday: 10am to 1pm [2].",
+        "Sunday: closed [2].",
     ]
     grounding = assess_grounding(answer.text, [game, hours], embedder)
     assert [(s.score, answer.text[s.start : s.end]) for s in grounding.sentences] == [
@@ -190,3 +190,57 @@ def test_a_chunk_cut_mid_sentence_is_quoted_with_an_ellipsis(
     assert grounding.sentences[0].score == 1.0
     first = grounding.sentences[0]
     assert first.text == answer.text[: answer.text.index(" [1].") + 5] == answer.text[first.start : first.end]
+
+
+# Excerpts of the Wikipedia "Duck" article (CC BY-SA) as its HTML used to be ingested: footnote
+# markers, an image caption and the reference list kept in the text.
+DUCK = (
+    "Male mallard\n\n"
+    "A male duck is called a drake and the female is called a duck, or in ornithology a hen.[3][4] "
+    "A young duck is called a duckling.[1]\n\n"
+    "## References\n\n"
+    '1. ^ "Duckling". The American Heritage Dictionary of the English Language, Fourth Edition.\n'
+    '2. ^ "Duckling". Kernerman English Multilingual Dictionary. Retrieved 2015-11-13.\n'
+    "3. ^ Dohner, Janet (2001). The Encyclopedia of Historic and Endangered Livestock. "
+    "ISBN 978-0-300-08880-9."
+)
+
+
+def test_a_sources_footnote_markers_and_fragments_are_never_quoted(
+    embedder: Embedder, sources_for: Sources
+) -> None:
+    game, halftime, duck = sources_for([0, 2, 3])
+    duck = replace(duck, text=DUCK, context="Duck")
+    sources = [game, halftime, replace(duck, number=3)]
+    answer = answer_extractively("What is a male duck called?", sources, embedder)
+    assert answer.text.startswith(
+        "A male duck is called a drake and the female is called a duck, or in ornithology a hen [3]."
+    )
+    assert parse_citations(answer.text, sources).sources == [sources[2]]
+    for question in (
+        "What is a duckling?",
+        "Which dictionary defines a duckling?",
+        "What is a male mallard?",
+    ):
+        answer = answer_extractively(question, sources, embedder)
+        assert "^" not in answer.text and "Male mallard [" not in answer.text
+        assert "ISBN" not in answer.text and "Retrieved" not in answer.text
+        assert {s.number for s in parse_citations(answer.text, sources).sources} <= {3}
+
+
+def test_a_table_row_is_quoted_with_its_header(embedder: Embedder, sources_for: Sources) -> None:
+    (game,) = sources_for([0])
+    prices = replace(
+        game,
+        number=2,
+        context="Price list",
+        text=(
+            "Wing-type nuts are sold in boxes of one hundred.\n\n"
+            "| Nut | Material | Price per box |\n| --- | --- | --- |\n"
+            "| Wing-type nut | anodized aluminum | 12 euros |\n"
+            "| Rol-top nut | cadmium-plated steel | 9 euros |"
+        ),
+    )
+    answer = answer_extractively("What is the price of a box of Rol-top nuts?", [game, prices], embedder)
+    assert "Nut: Rol-top nut; Material: cadmium-plated steel; Price per box: 9 euros [2]." in answer.text
+    assert "|" not in answer.text

@@ -74,3 +74,56 @@ def test_the_limit_is_respected(embedder: Embedder, sources_for: Sources) -> Non
     answer = answer_extractively(question, sources, embedder)
     assert len(suggest_followups(question, answer.text, sources, limit=1)) == 1
     assert len(suggest_followups(question, answer.text, sources)) == 3
+
+
+def _source(number: int, text: str) -> Source:
+    return Source(
+        number, number, number, 1, f"doc {number}", f"doc {number}", text, "", None, 0, len(text), 1.0
+    )
+
+
+def test_no_followup_from_a_clause_that_is_not_a_noun_phrase() -> None:
+    # From a sample of the FAA's Aviation Maintenance Technician Handbook (public domain).
+    nuts = _source(
+        1,
+        "Boots self-locking nuts are made with three different spring styles and in various sizes. "
+        "The wing type that is the most common ranges in size for No. 6 up to 1/4 inch. "
+        "Wing-type nuts are made of anodized aluminum alloy, cadmium-plated carbon steel or stainless steel.",
+    )
+    question = "What are Boots self-locking nuts made of?"
+    answer = "Boots self-locking nuts are made with three different spring styles [1]."
+    followups = suggest_followups(question, answer, [nuts])
+    assert not any(f.endswith(" that?") or "type that" in f for f in followups)
+
+
+def test_no_followup_about_list_fragments_or_placeholders() -> None:
+    lists = _source(
+        1,
+        "Ordered lists:\n\n1. First item in ordered list\n2. Second item in ordered list\n"
+        "   1. Nested ordered item 1\n   2. Nested ordered item 2\n\n"
+        "Customer Parker ordered item 2 of the ordered list last week.",
+    )
+    question = "What is the second item of the ordered list?"
+    followups = suggest_followups(question, "Second item in ordered list [1].", [lists])
+    assert not any("item" in f for f in followups)
+
+
+def test_no_followup_about_a_name_the_question_is_not_about() -> None:
+    # Written for this test after a sample PDF on word processing and the Wikipedia "IBM" article.
+    history = _source(
+        1,
+        "Patented in 1868 by Christopher Latham Sholes, the typewriter revolutionized written communication. "
+        "The electric typewriter was introduced by IBM in 1935.",
+    )
+    ibm = _source(
+        2,
+        "In 1961, IBM developed the SABRE reservation system for American Airlines and introduced the "
+        "Selectric typewriter. IBM originated with several technological innovations developed and "
+        "commercialized in the late 19th century.",
+    )
+    question = "Who invented the typewriter?"
+    answer = "Patented in 1868 by Christopher Latham Sholes, the typewriter revolutionized writing [1]."
+    followups = suggest_followups(question, answer, [history, ibm])
+    assert not any(
+        "American Airlines" in f or "Selectric" in f or f.endswith("developed?") for f in followups
+    )

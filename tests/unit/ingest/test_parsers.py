@@ -320,6 +320,25 @@ def test_html_boilerplate_is_dropped() -> None:
     assert feeding.section == "Duck > Behaviour > Feeding"
 
 
+def test_html_footnote_markers_and_reference_backlinks_are_dropped() -> None:
+    # Markup as Wikipedia renders footnotes (text from its "Duck" article, CC BY-SA).
+    page = (
+        "<html><body><main><p>A male is called a drake and the female is called a duck, or in ornithology a "
+        'hen.<sup id="cite_ref-3" class="reference"><a href="#cite_note-3">'
+        '<span class="cite-bracket">[</span>3<span class="cite-bracket">]</span></a></sup>'
+        '<sup class="reference"><a href="#cite_note-4">[4]</a></sup> Ducks are mostly aquatic.'
+        '<sup class="noprint Inline-Template"><i>[<a href="#">citation needed</a>]</i></sup>'
+        " Their area is 10 m<sup>2</sup>.</p>"
+        '<h2>References</h2><ol class="references"><li id="cite_note-3"><span class="mw-cite-backlink">'
+        '<b><a href="#cite_ref-3">^</a></b></span> <span class="reference-text">Dohner, Janet (2001).</span>'
+        "</li></ol></main></body></html>"
+    )
+    text = parse_document(page.encode(), "duck.html").markdown()
+    assert "or in ornithology a hen. Ducks are mostly aquatic. Their area is 10 m2." in text
+    assert "1. Dohner, Janet (2001)." in text
+    assert "[" not in text and "^" not in text
+
+
 def test_html_lists_and_nested_lists() -> None:
     doc = _parsed("html/example_03.html")
     lists = [b.text for b in doc.blocks if b.kind == "list"]

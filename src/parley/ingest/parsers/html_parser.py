@@ -1,6 +1,7 @@
 """HTML: BeautifulSoup (with the lxml parser) walked into headings, paragraphs, lists and tables.
 
-Boilerplate (scripts, styles, navigation, menus, hidden elements, page headers/footers) is dropped;
+Boilerplate (scripts, styles, navigation, menus, hidden elements, page headers/footers) is dropped,
+and so are footnote markers (``<sup>[3]</sup>``) and a reference list's backlinks ("^");
 when the page marks its main content (``<main>``, ``role=main``, a single ``<article>``) only that
 part is read.
 """
@@ -36,8 +37,11 @@ _BOILERPLATE_WORDS = {
     "nav", "navbar", "navbox", "navigation", "menu", "menubar", "sidebar", "breadcrumb", "breadcrumbs",
     "cookie", "cookies", "banner", "toolbar", "dropdown", "portlet", "share", "sharing", "social",
     "advert", "advertisement", "ads", "promo", "popup", "modal", "skip", "editsection", "noprint",
-    "catlinks", "printfooter", "sitenotice", "jump", "toc", "footer",
+    "catlinks", "printfooter", "sitenotice", "jump", "toc", "footer", "backlink",
 }  # fmt: skip
+# A superscript that is only footnote markers ("[3]", "[a]", "[citation needed]", "*", "†"):
+# read into the text it would pass for one of Parley's own [n] citations.
+_FOOTNOTE_MARKER_RE = re.compile(r"^(?:\s*(?:\[[^\[\]]{1,40}\]|[*†‡§^]))+\s*$")
 _HIDDEN_STYLE_RE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _WORD_SPLIT_RE = re.compile(r"[-_\s]+")
 _MAX_SPAN = 100
@@ -46,6 +50,8 @@ _MAX_SPAN = 100
 def _is_boilerplate(tag: Tag) -> bool:
     name = tag.name
     if name in _DROP_TAGS:
+        return True
+    if name == "sup" and _FOOTNOTE_MARKER_RE.match(tag.get_text()):
         return True
     attrs = tag.attrs or {}
     if "hidden" in attrs or str(attrs.get("aria-hidden", "")).lower() == "true":

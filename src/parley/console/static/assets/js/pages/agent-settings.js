@@ -182,7 +182,10 @@ async function model(box, agentId) {
 async function tools(box, agentId) {
   const list = await api.get(`/v2/api/agent/${agentId}/tool`);
   clear(box, list.length ? h("ul", { class: "list-plain" }, list.map((tool) => {
-    const toggle = h("input", { type: "checkbox", role: "switch", checked: tool.is_enabled, id: uid("tool"), disabled: !tool.organization_enabled || !tool.is_active });
+    // The built-in Rag Tool is on while the agent answers from an enabled corpus: it is switched
+    // through the agent's corpora, not here.
+    const followsCorpora = tool.is_builtin && tool.tool_type === "rag";
+    const toggle = h("input", { type: "checkbox", role: "switch", checked: tool.is_enabled, id: uid("tool"), disabled: followsCorpora || !tool.organization_enabled || !tool.is_active });
     toggle.addEventListener("change", async () => {
       try {
         const path = `/v2/api/agent/${agentId}/tool/${tool.id}`;
@@ -197,6 +200,7 @@ async function tools(box, agentId) {
     return h("li", {},
       h("label", { class: "switch grow", for: toggle.id }, toggle,
         h("span", {}, h("strong", {}, tool.name), h("br"), h("span", { class: "muted small-text" }, tool.description || tool.tool_type))),
+      followsCorpora ? h("span", { class: "muted small-text" }, "Follows the agent's corpora") : null,
       tool.organization_enabled ? null : h("span", { class: "badge" }, "Disabled for the organisation"));
   })) : h("p", { class: "empty" }, "No tools available."));
 }
