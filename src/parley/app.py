@@ -25,8 +25,8 @@ from parley.http.middleware import (
     BodySizeLimitMiddleware,
     Metrics,
     RequestContextMiddleware,
-    StrictJsonMiddleware,
     SecurityHeadersMiddleware,
+    StrictJsonMiddleware,
 )
 from parley.ingest.pipeline import EmbedderProvider, make_worker
 from parley.jobs.worker import WorkerThreads

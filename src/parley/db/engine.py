@@ -11,9 +11,9 @@ from sqlalchemy import Engine, Result, TextClause, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from parley.data_folder import FOLDER_MODE, private_folder, private_sqlite_database
 from parley.db.base import MAX_ID
 from parley.errors import InvalidInputError
-from parley.data_folder import FOLDER_MODE, private_folder, private_sqlite_database
 from parley.settings import Settings
 
 # FastAPI runs sync handlers and dependencies in AnyIO's thread pool, 40 threads by default. A
