@@ -44,10 +44,12 @@ class Tenancy:
 
 
 # Answers write the response, its thread, usage records, the "recent" marks, notifications and
-# the dashboards' rollups of responses and their chains of distinct users.
+# the dashboards' rollups of responses and their chains of distinct users; an accepted Kore
+# usage-log read counts toward its bot's rate-limit window.
 ANSWER_TABLES = frozenset(
     {
         "agent_responses",
+        "kore_rate_windows",
         "chat_threads",
         "llm_usage_records",
         "recent_agents",
