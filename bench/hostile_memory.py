@@ -38,7 +38,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serving import API_KEY, Server, ejento_data, start_parley  # noqa: E402
+from serving import API_KEY, Server, agent_with_corpus, index_documents, start_parley  # noqa: E402
 
 from parley.surfaces.contextual import ids as contextual_ids  # noqa: E402
 from parley.surfaces.contextual.ids import Kind  # noqa: E402
@@ -60,29 +60,9 @@ def word(rng: random.Random, length: int) -> str:
 def setup(base: str) -> tuple[int, int]:
     """An agent bound to a corpus of indexed documents; returns (agent id, corpus id)."""
     with httpx.Client(base_url=base, headers=HEADERS, timeout=120) as api:
-        team = ejento_data(api.post("/v2/api/team", json={"team_name": "Bench"}))
-        project = ejento_data(
-            api.post("/v2/api/project", json={"project_name": "Bench", "team_id": team["id"]})
-        )
-        agent = ejento_data(api.post("/v2/api/agent", json={"name": "Bench", "project_id": project["id"]}))
-        corpus = ejento_data(api.post("/v2/api/corpus", json={"name": "Bench"}))
-        ejento_data(api.post(f"/v2/api/agent/{agent['id']}/corpus/{corpus['id']}"))
-        pending = set()
-        for n, content in enumerate(DOCUMENTS):
-            upload = {"source": (f"doc{n}.txt", content.encode(), "text/plain")}
-            form = {"content_type": "file", "upload_from": "web"}
-            document = ejento_data(
-                api.post(f"/v2/api/corpus/{corpus['id']}/document", data=form, files=upload)
-            )
-            pending.add(document["id"])
-        deadline = time.perf_counter() + 300
-        while pending and time.perf_counter() < deadline:
-            for document_id in list(pending):
-                if ejento_data(api.get(f"/v2/api/document/{document_id}/polling"))["status"] == "completed":
-                    pending.discard(document_id)
-            time.sleep(0.2)
-        if pending:
-            raise SystemExit("documents not indexed in time")
+        agent, corpus = agent_with_corpus(api, "Bench")
+        files = ((f"doc{n}.txt", content) for n, content in enumerate(DOCUMENTS))
+        index_documents(api, corpus["id"], files, timeout_seconds=300)
         return agent["id"], corpus["id"]
 
 

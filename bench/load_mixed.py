@@ -38,7 +38,7 @@ import httpx
 from sqlalchemy import bindparam, create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serving import API_KEY, ejento_data, start_parley  # noqa: E402
+from serving import API_KEY, agent_with_corpus, ejento_data, start_parley  # noqa: E402
 
 from parley.evaluation.beir import percentile  # noqa: E402
 from parley.settings import normalise_database_url  # noqa: E402
@@ -84,13 +84,7 @@ class Results:
 def setup(base: str) -> tuple[int, int]:
     """Agent and corpus ids, the corpus seeded and indexed."""
     with httpx.Client(base_url=base, headers=HEADERS, timeout=60) as api:
-        team = ejento_data(api.post("/v2/api/team", json={"team_name": "Load"}))
-        project = ejento_data(
-            api.post("/v2/api/project", json={"project_name": "Load", "team_id": team["id"]})
-        )
-        agent = ejento_data(api.post("/v2/api/agent", json={"name": "Kettles", "project_id": project["id"]}))
-        corpus = ejento_data(api.post("/v2/api/corpus", json={"name": "Kettles"}))
-        ejento_data(api.post(f"/v2/api/agent/{agent['id']}/corpus/{corpus['id']}"))
+        agent, corpus = agent_with_corpus(api, "Kettles")
         seeded = [upload_form(api, corpus["id"], n) for n in range(SEED_DOCUMENTS)]
         while any(
             ejento_data(api.get(f"/v2/api/document/{d}/polling"))["status"] != "completed" for d in seeded

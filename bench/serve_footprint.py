@@ -38,7 +38,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serving import API_KEY, ejento_data, start_bare, start_parley  # noqa: E402
+from serving import API_KEY, agent_with_corpus, ejento_data, index_documents, start_bare, start_parley  # noqa: E402
 
 SCIFACT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scifact"
 QUESTION = "Do mitochondria play a role in the remodelling of the heart after injury?"
@@ -59,33 +59,9 @@ print(json.dumps({"seconds": seconds, "cpu": cpu, "rss_mb": rss}))
 def setup_and_index(base: str, documents: list[dict]) -> int:
     """An agent bound to a corpus holding ``documents``, indexed; returns the agent id."""
     with httpx.Client(base_url=base, headers={"Ocp-Apim-Subscription-Key": API_KEY}, timeout=120) as api:
-        team = ejento_data(api.post("/v2/api/team", json={"team_name": "Bench"}))
-        project = ejento_data(
-            api.post("/v2/api/project", json={"project_name": "Bench", "team_id": team["id"]})
-        )
-        agent = ejento_data(api.post("/v2/api/agent", json={"name": "Bench", "project_id": project["id"]}))
-        corpus = ejento_data(api.post("/v2/api/corpus", json={"name": "Bench"}))
-        ejento_data(api.post(f"/v2/api/agent/{agent['id']}/corpus/{corpus['id']}"))
-        pending = set()
-        for entry in documents:
-            upload = {"source": (f"{entry['title'][:80]}.txt", entry["text"].encode(), "text/plain")}
-            form = {"content_type": "file", "upload_from": "web"}
-            pending.add(
-                ejento_data(api.post(f"/v2/api/corpus/{corpus['id']}/document", data=form, files=upload))[
-                    "id"
-                ]
-            )
-        deadline = time.perf_counter() + 600
-        while pending and time.perf_counter() < deadline:
-            for document_id in list(pending):
-                status = ejento_data(api.get(f"/v2/api/document/{document_id}/polling"))["status"]
-                if status in ("failed", "cancelled"):
-                    raise SystemExit(f"document {document_id} {status}")
-                if status == "completed":
-                    pending.discard(document_id)
-            time.sleep(0.2)
-        if pending:
-            raise SystemExit(f"{len(pending)} documents not indexed in time")
+        agent, corpus = agent_with_corpus(api, "Bench")
+        files = ((f"{entry['title'][:80]}.txt", entry["text"]) for entry in documents)
+        index_documents(api, corpus["id"], files, timeout_seconds=600)
         return agent["id"]
 
 

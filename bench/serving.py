@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,6 +130,40 @@ def ejento_data(response: httpx.Response) -> dict:
             f"{response.request.method} {response.request.url}: {response.status_code} {response.text}"
         )
     return response.json()["data"]
+
+
+def agent_with_corpus(api: httpx.Client, name: str) -> tuple[dict, dict]:
+    """A new agent (in a team and project of the same name) bound to a new corpus."""
+    team = ejento_data(api.post("/v2/api/team", json={"team_name": name}))
+    project = ejento_data(api.post("/v2/api/project", json={"project_name": name, "team_id": team["id"]}))
+    agent = ejento_data(api.post("/v2/api/agent", json={"name": name, "project_id": project["id"]}))
+    corpus = ejento_data(api.post("/v2/api/corpus", json={"name": name}))
+    ejento_data(api.post(f"/v2/api/agent/{agent['id']}/corpus/{corpus['id']}"))
+    return agent, corpus
+
+
+def index_documents(
+    api: httpx.Client, corpus_id: int, documents: Iterable[tuple[str, str]], timeout_seconds: float
+) -> None:
+    """Upload each (file name, text) as a text file and wait until all are indexed."""
+    pending = set()
+    for name, content in documents:
+        upload = {"source": (name, content.encode(), "text/plain")}
+        form = {"content_type": "file", "upload_from": "web"}
+        pending.add(
+            ejento_data(api.post(f"/v2/api/corpus/{corpus_id}/document", data=form, files=upload))["id"]
+        )
+    deadline = time.perf_counter() + timeout_seconds
+    while pending and time.perf_counter() < deadline:
+        for document_id in list(pending):
+            status = ejento_data(api.get(f"/v2/api/document/{document_id}/polling"))["status"]
+            if status in ("failed", "cancelled"):
+                raise SystemExit(f"document {document_id} {status}")
+            if status == "completed":
+                pending.discard(document_id)
+        time.sleep(0.2)
+    if pending:
+        raise SystemExit(f"{len(pending)} documents not indexed in time")
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["bare"]:
