@@ -243,6 +243,11 @@ async def _too_large(scope: Scope, send: Send, limit: int) -> None:
     from parley.http.errors import format_error_body
 
     body, status = format_error_body(scope["path"], 413, f"Request body exceeds the limit of {limit} bytes.")
+    await _send_json(send, status, body)
+
+
+async def _send_json(send: Send, status: int, body: object) -> None:
+    """A whole JSON response, sent straight from a middleware."""
     payload = json.dumps(body).encode()
     await send(
         {
@@ -347,15 +352,4 @@ async def _refuse_json(scope: Scope, send: Send, exc: json_body.StrictJsonError)
 
     error = {"type": exc.kind, "loc": ("body", *exc.loc), "msg": exc.message}
     body, status = validation_error_body(scope["path"], [error])
-    payload = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
+    await _send_json(send, status, body)
