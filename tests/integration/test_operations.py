@@ -165,6 +165,8 @@ def test_a_statement_the_database_refuses_is_a_500_with_the_request_id_not_a_503
     }
     r = client.get("/v1/test-broken")
     assert r.status_code == 500
+    # Sent by the last-resort handler, outside the middleware that adds these to the rest.
+    assert r.headers["x-content-type-options"] == "nosniff" and r.headers["cache-control"] == "no-store"
     assert r.json() == {"detail": f"Internal server error (request id {r.headers['x-request-id']})."}
 
 

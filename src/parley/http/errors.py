@@ -18,6 +18,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from parley.errors import ParleyError, RateLimitedError
+from parley.http.middleware import SECURITY_HEADERS
 from parley.http.surface import Surface, surface_for_path
 
 logger = logging.getLogger("parley.http")
@@ -190,7 +191,7 @@ def _internal_error(request: Request, exc: Exception) -> JSONResponse:
         request,
         500,
         f"Internal server error (request id {request_id}).",
-        headers={"X-Request-ID": request_id},
+        headers={**SECURITY_HEADERS, "X-Request-ID": request_id},
     )
 
 

@@ -143,15 +143,17 @@ class RequestContextMiddleware:
 # sets its own Cache-Control keeps it: the console's static page and modules (no-cache: they hold
 # no data and revalidate by ETag) and the answer streams (no-cache, the usual Server-Sent Events
 # header; POST responses are not stored by caches).
-_SECURITY_HEADERS = (
-    (b"cache-control", b"no-store"),
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-)
+SECURITY_HEADERS = {
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+}
+_SECURITY_HEADER_BYTES = tuple((name.encode(), value.encode()) for name, value in SECURITY_HEADERS.items())
 
 
 class SecurityHeadersMiddleware:
-    """Adds each of ``_SECURITY_HEADERS`` the response does not set itself."""
+    """Adds each of ``SECURITY_HEADERS`` the response does not set itself. A 500 from the
+    app's last-resort handler is sent from outside every middleware, so it sets them itself."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -165,7 +167,7 @@ class SecurityHeadersMiddleware:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", ()))
                 present = {name.lower() for name, _ in headers}
-                headers.extend(header for header in _SECURITY_HEADERS if header[0] not in present)
+                headers.extend(header for header in _SECURITY_HEADER_BYTES if header[0] not in present)
                 message["headers"] = headers
             await send(message)
 
