@@ -284,6 +284,14 @@ def test_bad_filters_are_rejected_with_a_reason(raw, message):
     assert message in err.value.message
 
 
+def test_a_refusal_names_the_field_of_the_filter_not_the_validator():
+    with pytest.raises(InvalidInputError) as err:
+        parse_filter({"field": "team", "operator": "equals", "value": 2**70})
+    assert err.value.message == (
+        "Invalid filter at value: integer values must fit in a signed 64-bit integer (use a float)"
+    )
+
+
 def test_depth_and_size_are_limited():
     deep = {"field": "a", "operator": "exists"}
     for _ in range(20):

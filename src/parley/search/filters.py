@@ -133,6 +133,9 @@ Filter = Annotated[Union[BaseFilter, CompositeFilter], Field(union_mode="left_to
 _FILTER_ADAPTER: TypeAdapter[BaseFilter | CompositeFilter] = TypeAdapter(Filter)
 
 
+_LOC_NAME = re.compile(r"^[a-z_]+$")
+
+
 def parse_filter(raw: Any) -> BaseFilter | CompositeFilter:
     """Validate a filter from a request body, with limits on depth and size."""
     _check_shape(raw, depth=1, size=_Size())
@@ -140,8 +143,10 @@ def parse_filter(raw: Any) -> BaseFilter | CompositeFilter:
         node = _FILTER_ADAPTER.validate_python(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        raise InvalidInputError(f"Invalid filter at {where or 'top level'}: {first.get('msg')}") from exc
+        # The location without pydantic's names for union members and validators.
+        where = ".".join(str(p) for p in first.get("loc", ()) if isinstance(p, int) or _LOC_NAME.match(p))
+        message = first.get("msg", "invalid value").removeprefix("Value error, ")
+        raise InvalidInputError(f"Invalid filter at {where or 'top level'}: {message}") from exc
     # Compiling refuses what the grammar alone allows (an operator a column lacks, a value of the
     # wrong type for it): now, rather than in the middle of an answer that is already streaming.
     FilterCompiler("postgresql").sql(node)
