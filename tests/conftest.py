@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from parley.app import create_app, prepare_database
 from parley.db.engine import create_db_engine
-from parley.settings import Settings
+from parley.settings import AuthSettings, Settings
 from tests.support.databases import PostgresDatabases, embedded_postgres_server, external_postgres_url
 from tests.support.world import World
 
@@ -21,13 +21,18 @@ BACKENDS = ["sqlite", "postgres"]
 TEST_DATA = Path(__file__).resolve().parent / "data"  # sample files the tests read; sources in its README
 
 
+# The cheapest argon2 cost: a production-strength hash takes ~0.3 s, and the suite makes thousands.
+CHEAP_PASSWORD_HASHING = AuthSettings(password_hash_time_cost=1, password_hash_memory_kib=32)
+
+
 def make_settings(database_url: str, data_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {"auth": CHEAP_PASSWORD_HASHING, **overrides}
     return Settings(
         environment="test",
         database_url=database_url,
         data_dir=data_dir,
         run_migrations_on_start=False,
-        **overrides,
+        **values,
     )
 
 

@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from parley.accounts import service as accounts
 from parley.accounts.principal_cache import PrincipalCache, watch_principal_writes
+from parley.accounts.security import use_password_hashing
 from parley.answers.service import AnswerService
 from parley.console.router import build_router as build_console_router
 from parley.db import migrate
@@ -58,6 +59,7 @@ def prepare_database(settings: Settings) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     settings.secret()  # fail fast when no secret is configured
+    use_password_hashing(settings.auth.password_hash_time_cost, settings.auth.password_hash_memory_kib)
     metrics = Metrics()
 
     @asynccontextmanager

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from parley.accounts.security import use_password_hashing
 from parley.data_folder import private_folder, write_private_text
 from parley.settings import Settings
 
@@ -25,6 +26,13 @@ eval_app = typer.Typer(help="Measure retrieval and answer quality.", no_args_is_
 app.add_typer(eval_app, name="eval")
 
 console = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    """The settings from the environment, with the password-hash cost they give in force."""
+    settings = Settings()
+    use_password_hashing(settings.auth.password_hash_time_cost, settings.auth.password_hash_memory_kib)
+    return settings
 
 
 def _ensure_secret_key_file(settings: Settings) -> None:
@@ -49,7 +57,7 @@ def serve(
     from parley.app import create_app
     from parley.http.middleware import configure_logging
 
-    settings = Settings()
+    settings = _settings()
     _ensure_secret_key_file(settings)
     configure_logging(settings.log_level)
     application = create_app(settings)
@@ -67,7 +75,7 @@ def db_upgrade() -> None:
     """Apply all database migrations and insert reference data."""
     from parley.app import prepare_database
 
-    settings = Settings()
+    settings = _settings()
     _ensure_secret_key_file(settings)
     prepare_database(settings)
     console.print("[green]Database is up to date.[/green]")
@@ -76,7 +84,7 @@ def db_upgrade() -> None:
 def _session():  # type: ignore[no-untyped-def]
     from parley.db.engine import create_db_engine, create_session_factory, session_scope
 
-    settings = Settings()
+    settings = _settings()
     _ensure_secret_key_file(settings)
     engine = create_db_engine(settings)
     return settings, session_scope(create_session_factory(engine))
@@ -267,7 +275,7 @@ def worker(
     from parley.ingest.pipeline import EmbedderProvider, make_worker
     from parley.jobs.worker import WorkerThreads
 
-    settings = Settings()
+    settings = _settings()
     _ensure_secret_key_file(settings)
     configure_logging(settings.log_level)
     engine = create_db_engine(settings)
@@ -385,7 +393,7 @@ def ingest(
     from parley.db.engine import create_db_engine, create_session_factory, session_scope
     from parley.ingest.local import LocalItem, corpus_by_name, files_under, queue_items
 
-    settings = Settings()
+    settings = _settings()
     _ensure_secret_key_file(settings)
     prepare_database(settings)
     files = files_under(paths)
@@ -445,7 +453,7 @@ def eval_retrieval(
     from parley.search.service import SearchOptions, hybrid_search
     from parley.search.vector import VectorCache
 
-    settings = Settings()
+    settings = _settings()
     _ensure_secret_key_file(settings)
     prepare_database(settings)
     data = load_beir(beir, qrels)

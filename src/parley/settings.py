@@ -82,6 +82,10 @@ class AuthSettings(BaseModel):
     # change to keys, tokens, users or teams; other API processes see such a change only after
     # this many seconds (docs/reliability.md). 0 turns the cache off.
     principal_cache_ttl_seconds: float = Field(default=5.0, ge=0, le=60)
+    # argon2id cost of new password hashes: argon2-cffi's defaults (RFC 9106 low-memory profile)
+    # unless lowered, which only tests should do (a hash takes ~0.3 s at the default cost).
+    password_hash_time_cost: int = Field(default=3, ge=1)
+    password_hash_memory_kib: int = Field(default=65536, ge=32)
 
 
 class SignInSettings(BaseModel):

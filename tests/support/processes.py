@@ -22,7 +22,14 @@ def free_port() -> int:
 def parley_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
     env.update(
-        {"PARLEY_DATABASE_URL": database_url, "PARLEY_DATA_DIR": str(data_dir), "PARLEY_LOG_LEVEL": "WARNING"}
+        {
+            "PARLEY_DATABASE_URL": database_url,
+            "PARLEY_DATA_DIR": str(data_dir),
+            "PARLEY_LOG_LEVEL": "WARNING",
+            # The cheapest argon2 cost, as for the in-process apps (tests/conftest.py).
+            "PARLEY_AUTH__PASSWORD_HASH_TIME_COST": "1",
+            "PARLEY_AUTH__PASSWORD_HASH_MEMORY_KIB": "32",
+        }
     )
     env.update(extra)
     return env

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 
@@ -10,10 +11,26 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from parley.accounts.secret_policy import GENERATED_KEY_BYTES
 
+# argon2-cffi's defaults (RFC 9106's low-memory profile) until the application or the CLI sets
+# the configured cost with use_password_hashing. A hash records its own parameters, so hashes
+# made at any cost keep verifying after the cost changes.
 _hasher = PasswordHasher()
 
-# Verifying against this keeps the time of a login with an unknown email close to a real one.
-_DUMMY_HASH = _hasher.hash("parley-dummy-password")
+
+def use_password_hashing(time_cost: int, memory_kib: int) -> None:
+    """Hash new passwords at this cost (``AuthSettings``: production strength by default, cheap
+    in tests). Called once at start, before any request."""
+    global _hasher
+    if (_hasher.time_cost, _hasher.memory_cost) != (time_cost, memory_kib):
+        _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+        _dummy_hash.cache_clear()
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verifying against this keeps the time of a login with an unknown email close to a real
+    one. Made on first use, never at import."""
+    return _hasher.hash("parley-dummy-password")
 
 
 def hash_password(password: str) -> str:
@@ -22,7 +39,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(password: str, password_hash: str | None) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
