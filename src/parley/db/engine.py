@@ -59,8 +59,7 @@ def create_db_engine(settings: Settings) -> Engine:
             max_overflow=POOL_OVERFLOW,
         )
         event.listen(engine, "connect", _configure_sqlite_connection)
-        event.listen(engine, "before_cursor_execute", _refuse_nul_characters)
-        event.listen(engine, "before_cursor_execute", _refuse_integers_beyond_64_bits)
+        event.listen(engine, "before_cursor_execute", _refuse_nul_characters_and_integers_beyond_64_bits)
         # pysqlite's own transaction handling is turned off; emit BEGIN ourselves so that a
         # writing unit of work takes the write lock up front (BEGIN IMMEDIATE) instead of
         # failing with "database is locked" when a read transaction tries to upgrade.
@@ -81,14 +80,21 @@ def _configure_sqlite_connection(dbapi_connection, _record) -> None:  # type: ig
     cursor.close()
 
 
-def _any_bound_value(parameters: object, test: Callable[[object], bool]) -> bool:
-    """Whether ``test`` holds for any value bound to a statement, looking inside the rows of
-    an executemany and the lists of an IN or ANY."""
+def _any_bound_value(parameters: object, test: Callable[[object], bool]) -> object:
+    """The first value bound to a statement for which ``test`` holds, looking inside the rows
+    of an executemany and the lists of an IN or ANY; ``_NOTHING`` when there is none."""
     if isinstance(parameters, dict):
         parameters = parameters.values()
     elif not isinstance(parameters, list | tuple):
-        return test(parameters)
-    return any(_any_bound_value(item, test) for item in parameters)
+        return parameters if test(parameters) else _NOTHING
+    for item in parameters:
+        found = _any_bound_value(item, test)
+        if found is not _NOTHING:
+            return found
+    return _NOTHING
+
+
+_NOTHING = object()
 
 
 def _has_nul(value: object) -> bool:
@@ -99,24 +105,31 @@ def _beyond_64_bits(value: object) -> bool:
     return isinstance(value, int) and not -MAX_ID - 1 <= value <= MAX_ID
 
 
-def _refuse_nul_characters(  # type: ignore[no-untyped-def]
+def _refuse_integer(value: object) -> None:
+    """No column holds an integer outside signed 64 bits, so one can only be bad input: an id
+    or a value a client sent. SQLite cannot even bind it (OverflowError, a 500) where
+    PostgreSQL finds no row or refuses to store it; this is the one bound for every id and
+    value on both backends, the same 400 wherever the number came from."""
+    if value is not _NOTHING:
+        raise InvalidInputError(f"Integers must lie between {-MAX_ID - 1} and {MAX_ID}.")
+
+
+def _refuse_nul_characters_and_integers_beyond_64_bits(  # type: ignore[no-untyped-def]
     conn, cursor, statement, parameters, context, executemany
 ) -> None:
     """SQLite stores NUL characters in text where PostgreSQL refuses them (DataError); refuse
-    them on SQLite too, so both backends accept the same data."""
-    if _any_bound_value(parameters, _has_nul):
+    them on SQLite too, so both backends accept the same data. One walk over the bound values
+    checks both, since it runs before every statement."""
+    bad = _any_bound_value(parameters, lambda value: _has_nul(value) or _beyond_64_bits(value))
+    if isinstance(bad, str):
         raise sqlite3.DataError("A text value contains a NUL character.")
+    _refuse_integer(bad)
 
 
 def _refuse_integers_beyond_64_bits(  # type: ignore[no-untyped-def]
     conn, cursor, statement, parameters, context, executemany
 ) -> None:
-    """No column holds an integer outside signed 64 bits, so one can only be bad input: an id
-    or a value a client sent. SQLite cannot even bind it (OverflowError, a 500) where
-    PostgreSQL finds no row or refuses to store it; this is the one bound for every id and
-    value on both backends, the same 400 wherever the number came from."""
-    if _any_bound_value(parameters, _beyond_64_bits):
-        raise InvalidInputError(f"Integers must lie between {-MAX_ID - 1} and {MAX_ID}.")
+    _refuse_integer(_any_bound_value(parameters, _beyond_64_bits))
 
 
 def _begin_sqlite_transaction(conn) -> None:  # type: ignore[no-untyped-def]
