@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import insert, select, text
@@ -29,6 +30,13 @@ from tests.surfaces.kore.conftest import (
     sign,
     usage_logs,
 )
+
+
+@pytest.fixture(autouse=True)
+def clock_at_the_start_of_an_hour(monkeypatch):
+    """The rate-limit windows are clock minutes and hours: a test's calls must not straddle a
+    boundary, where the count starts over (a slow machine took more than the rest of a minute)."""
+    monkeypatch.setattr(service, "time", SimpleNamespace(time=lambda: 1_700_002_800.0))
 
 
 def counted(db, bot) -> dict[str, int]:
